@@ -12,9 +12,11 @@
  * With bias -7.4 and w_amount 2.0 the logit crosses 0 (score 0.5) at about 5,000 major units
  * when no other feature is set, so card_present traffic at home stays below 0.5 up to 5,000.00
  * (and up to ~1,580.00 even when foreign with a risky merchant). ecom adds 1.5, so ecom at
- * amount_minor >= 500000 gives logit >= 1.498, score >= 0.817 >= 0.8: a load generator controls
- * the case share with the share of large ecom events it sends at home (country in the home set,
- * merchant digit 0..6). ecom + foreign + risky merchant reaches 0.8 from ~1,390.00 upward. */
+ * amount_minor >= 500000 gives logit >= 1.498, score >= 0.817 >= 0.8, while ecom at home stays
+ * below 0.8 up to ~4,390.00 (400000 minor scores 0.786). A load generator therefore controls the
+ * case share with the share of ecom events >= 5,000.00 it sends at home (country in the home
+ * set, merchant digit 0..6) and keeps everything else below 4,000.00. ecom + foreign + risky
+ * merchant reaches 0.8 from ~1,390.00 upward. */
 #include "rp_core.h"
 
 #include <math.h>
