@@ -105,6 +105,10 @@ struct fp_env {
 	char *s3_access_key_ref;
 	char *s3_secret_key_ref;
 	char *signing_key_ref;       /* HMAC key for manifest.json; may be NULL */
+	/* KEY=VALUE pairs read from env_file (empty without one). They supply
+	 * ${env:KEY} here and in scenarios loaded against this profile; the
+	 * process environment overrides them. */
+	struct fp_kvlist env_vars;
 };
 
 /* @returns the action bound to name, or NULL; borrowed from env. */

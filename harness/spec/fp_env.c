@@ -1,0 +1,530 @@
+/*
+ * fp_env.c - env profile v1 (fpdrill: env/v1): load, validate, free.
+ *
+ * The profile binds a scenario's abstract names to one concrete platform:
+ * endpoints, topics, groups, tables, and the HTTP calls / commands behind
+ * each action. env_file (KEY=VALUE lines written by `envs/local/stack up`)
+ * is read first because every other value may say ${env:KEY}.
+ */
+#include "harness/spec/fp_spec_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/core/fp_clock.h"
+#include "harness/core/fp_fs.h"
+
+/* Small enough for any env_file; keeps a wrong path from being slurped. */
+#define ENV_FILE_MAX (1024u * 1024u)
+
+static const char *const class_names[] = {"local", "dev", "staging",
+					  "production", NULL};
+
+const char *fp_env_class_name(enum fp_env_class c)
+{
+	return (unsigned)c <= FP_ENV_PRODUCTION ? class_names[c] : "unknown";
+}
+
+const struct fp_action *fp_env_action(const struct fp_env *env,
+				      const char *name)
+{
+	if (!env || !name)
+		return NULL;
+	for (size_t i = 0; i < env->n_actions; i++)
+		if (env->actions[i].name &&
+		    strcmp(env->actions[i].name, name) == 0)
+			return &env->actions[i];
+	return NULL;
+}
+
+static void action_free(struct fp_action *a)
+{
+	free(a->name);
+	free(a->method);
+	free(a->url);
+	free(a->body);
+	fp_sd_kvlist_free(&a->headers);
+	fp_sd_strv_free(a->argv, a->argc);
+}
+
+void fp_env_free(struct fp_env *env)
+{
+	if (!env)
+		return;
+	for (size_t i = 0; i < env->n_actions; i++)
+		action_free(&env->actions[i]);
+	free(env->actions);
+	free(env->name);
+	free(env->platform_run_id);
+	free(env->event_class);
+	free(env->runtime_lane);
+	free(env->ingress_url);
+	free(env->kafka_bootstrap);
+	fp_sd_kvlist_free(&env->kafka_props);
+	free(env->pg_conninfo);
+	free(env->pg_password_ref);
+	fp_sd_kvlist_free(&env->observables);
+	free(env->out_dir);
+	free(env->s3_endpoint);
+	free(env->s3_bucket);
+	free(env->s3_region);
+	free(env->s3_prefix);
+	free(env->s3_access_key_ref);
+	free(env->s3_secret_key_ref);
+	free(env->signing_key_ref);
+	fp_sd_kvlist_free(&env->env_vars);
+	/* path and dir last: marks in the lists above borrow path. */
+	free(env->path);
+	free(env->dir);
+	free(env);
+}
+
+/* ---- env_file --------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/* Set key=value in l, replacing an earlier value (the last line wins, as in
+ * a shell). */
+static int vars_set(struct fp_sd *d, struct fp_kvlist *l, const char *key,
+		    const char *value, struct fp_mark mark)
+{
+	struct fp_kv *items;
+	char *v = strdup(value);
+
+	if (!v)
+		return fp_sd_oom(d);
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->items[i].key, key) == 0) {
+			free(l->items[i].value);
+			l->items[i].value = v;
+			return FP_OK;
+		}
+	}
+	items = realloc(l->items, (l->n + 1) * sizeof *items);
+	if (!items) {
+		free(v);
+		return fp_sd_oom(d);
+	}
+	l->items = items;
+	items[l->n].key = strdup(key);
+	items[l->n].value = v;
+	items[l->n].mark = mark;
+	l->n++;
+	return items[l->n - 1].key ? FP_OK : fp_sd_oom(d);
+}
+
+/* Parse KEY=VALUE lines; "#" comments, blank lines and an "export " prefix
+ * are allowed; one pair of matching quotes around VALUE is removed. */
+static int parse_env_file(struct fp_sd *d, const char *shown, char *text,
+			  struct fp_mark mark, struct fp_kvlist *out)
+{
+	int lineno = 0;
+	char *save = NULL;
+
+	for (char *line = text; line; line = save) {
+		char *nl = strchr(line, '\n'), *eq, *key, *val;
+		size_t vlen;
+
+		save = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = '\0';
+		lineno++;
+		line = trim(line);
+		if (!*line || *line == '#')
+			continue;
+		if (strncmp(line, "export ", 7) == 0)
+			line = trim(line + 7);
+		eq = strchr(line, '=');
+		if (eq)
+			*eq = '\0';
+		key = eq ? trim(line) : line;
+		if (!eq || !*key || isdigit((unsigned char)*key) ||
+		    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst"
+				"uvwxyz0123456789_") != strlen(key)) {
+			struct fp_mark m = {shown, lineno, 1};
+
+			if (eq)
+				*eq = '=';
+			return fp_sd_err_at(d, &m,
+					    "expected KEY=VALUE (or a # "
+					    "comment), got \"%.64s\"",
+					    line);
+		}
+		val = trim(eq + 1);
+		vlen = strlen(val);
+		if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') &&
+		    val[vlen - 1] == val[0]) {
+			val[vlen - 1] = '\0';
+			val++;
+		}
+		if (vars_set(d, out, key, val, mark))
+			return d->rc;
+	}
+	return FP_OK;
+}
+
+static int load_env_file(struct fp_sd *d, struct fp_env *env,
+			 struct fp_yaml_node *node)
+{
+	struct fp_mark m = fp_sd_mark(d, node);
+	char *rel = NULL, *text = NULL;
+	char path[4096];
+	struct fp_err e2;
+	int rc;
+
+	/* Only the process environment can feed env_file's own path. */
+	if (fp_sd_interp_tree(d, node))
+		return d->rc;
+	if (fp_sd_str_nonempty(d, node, &rel))
+		return d->rc;
+	if (fp_path_join(path, sizeof path, env->dir, rel)) {
+		free(rel);
+		return fp_sd_err_at(d, &m, "expected a shorter env_file path");
+	}
+	rc = fp_read_file(path, ENV_FILE_MAX, &text, NULL, &e2);
+	if (rc == FP_ENOTFOUND) {
+		fp_sd_err_at(d, &m,
+			     "expected env_file \"%s\" to exist (resolved to "
+			     "%s), got no such file; start the local stack "
+			     "with `envs/local/stack up`, which writes it",
+			     rel, path);
+		free(rel);
+		return d->rc;
+	}
+	if (rc) {
+		fp_sd_err_at(d, &m, "expected a readable env_file, got %s",
+			     e2.msg);
+		free(rel);
+		return d->rc;
+	}
+	free(rel);
+	/* Messages about a line of env_file name env_file itself; the stored
+	 * marks point at the env_file key (env->path outlives the list). */
+	parse_env_file(d, path, text, m, &env->env_vars);
+	free(text);
+	return d->rc;
+}
+
+/* ---- actions ---------------------------------------------------------- */
+
+static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH",
+				      NULL};
+
+static int decode_http(struct fp_sd *d, const struct fp_yaml_node *h,
+		       struct fp_action *a, const char *what)
+{
+	static const char *const keys[] = {"method", "url", "body", "headers",
+					   "expect", "timeout", NULL};
+	const struct fp_yaml_node *v;
+	long long expect = 200;
+	int m = 1; /* POST */
+
+	if (fp_sd_want_map(d, h, what) || fp_sd_check_keys(d, h, what, keys))
+		return d->rc;
+	a->kind = FP_ACTION_HTTP;
+	if (fp_sd_enum(d, fp_yaml_get(h, "method"), methods, &m))
+		return d->rc;
+	a->method = strdup(methods[m]);
+	if (!a->method)
+		return fp_sd_oom(d);
+	if (fp_sd_require(d, h, "url", what, &v) ||
+	    fp_sd_str_nonempty(d, v, &a->url) ||
+	    fp_sd_str(d, fp_yaml_get(h, "body"), &a->body) ||
+	    fp_sd_kvlist(d, fp_yaml_get(h, "headers"), "headers",
+			 &a->headers))
+		return d->rc;
+	v = fp_yaml_get(h, "expect");
+	if (v) {
+		char got[160];
+
+		if (fp_sd_int(d, v, 0, 599, &expect))
+			return d->rc;
+		if (expect > 0 && expect < 100)
+			return fp_sd_err(d, v,
+					 "expected an HTTP status from 100 to "
+					 "599 (or 0 for any 2xx), got %s",
+					 fp_yaml_describe(v, got, sizeof got));
+	}
+	a->expect_status = (int)expect;
+	return fp_sd_duration(d, fp_yaml_get(h, "timeout"), &a->timeout_ns);
+}
+
+static int decode_command(struct fp_sd *d, const struct fp_yaml_node *c,
+			  struct fp_action *a, const char *what)
+{
+	static const char *const keys[] = {"argv", "timeout", NULL};
+	const struct fp_yaml_node *v;
+	char got[160];
+
+	if (fp_sd_want_map(d, c, what) || fp_sd_check_keys(d, c, what, keys))
+		return d->rc;
+	a->kind = FP_ACTION_COMMAND;
+	if (fp_sd_require(d, c, "argv", what, &v))
+		return d->rc;
+	if (v->kind != FP_YAML_SEQ || v->n == 0)
+		return fp_sd_err(d, v,
+				 "expected a non-empty list for argv "
+				 "([program, arg, ...]), got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_strlist(d, v, "argv", &a->argv, &a->argc))
+		return d->rc;
+	return fp_sd_duration(d, fp_yaml_get(c, "timeout"), &a->timeout_ns);
+}
+
+static int action_name_char(int c)
+{
+	return isalnum(c) || c == '_' || c == '.' || c == '-';
+}
+
+static int decode_actions(struct fp_sd *d, struct fp_env *env,
+			  const struct fp_yaml_node *n)
+{
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "actions"))
+		return d->rc;
+	if (n->n == 0)
+		return FP_OK;
+	env->actions = calloc(n->n, sizeof *env->actions);
+	if (!env->actions)
+		return fp_sd_oom(d);
+	for (size_t i = 0; i < n->n; i++) {
+		static const char *const keys[] = {"http", "command", NULL};
+		struct fp_action *a = &env->actions[i];
+		const struct fp_yaml_node *an = n->vals[i], *h, *c;
+		char what[160];
+
+		env->n_actions++;
+		a->timeout_ns = 30 * FP_NS_PER_S;
+		a->expect_status = 200;
+		a->mark = fp_sd_mark(d, an);
+		if (fp_sd_name(d, n->keys[i], action_name_char,
+			       "an action name of letters, digits, '.', '_' "
+			       "and '-'",
+			       &a->name))
+			return d->rc;
+		snprintf(what, sizeof what, "action \"%s\"", a->name);
+		if (fp_sd_want_map(d, an, what) ||
+		    fp_sd_check_keys(d, an, what, keys))
+			return d->rc;
+		h = fp_yaml_get(an, "http");
+		c = fp_yaml_get(an, "command");
+		if (!h == !c)
+			return fp_sd_err(d, an,
+					 "expected exactly one of http or "
+					 "command in %s, got %s",
+					 what, h ? "both" : "neither");
+		snprintf(what, sizeof what, "action \"%s\" %s", a->name,
+			 h ? "http" : "command");
+		if (h ? decode_http(d, h, a, what)
+		      : decode_command(d, c, a, what))
+			return d->rc;
+	}
+	return FP_OK;
+}
+
+/* ---- sections --------------------------------------------------------- */
+
+static int decode_identity(struct fp_sd *d, struct fp_env *env,
+			   const struct fp_yaml_node *n)
+{
+	static const char *const keys[] = {"platform_run_id", "event_class",
+					   "runtime_lane", NULL};
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "identity") ||
+	    fp_sd_check_keys(d, n, "identity", keys))
+		return d->rc;
+	if (fp_sd_str_nonempty(d, fp_yaml_get(n, "platform_run_id"),
+			       &env->platform_run_id) ||
+	    fp_sd_str_nonempty(d, fp_yaml_get(n, "event_class"),
+			       &env->event_class) ||
+	    fp_sd_str_nonempty(d, fp_yaml_get(n, "runtime_lane"),
+			       &env->runtime_lane))
+		return d->rc;
+	return FP_OK;
+}
+
+static int decode_target(struct fp_sd *d, struct fp_env *env,
+			 const struct fp_yaml_node *t)
+{
+	static const char *const keys[] = {"ingress_url", "kafka", "postgres",
+					   NULL};
+	static const char *const kkeys[] = {"bootstrap", "properties", NULL};
+	static const char *const pkeys[] = {"conninfo", "password", NULL};
+	const struct fp_yaml_node *v, *k, *p;
+
+	if (fp_sd_want_map(d, t, "target") ||
+	    fp_sd_check_keys(d, t, "target", keys))
+		return d->rc;
+	if (fp_sd_require(d, t, "ingress_url", "target", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->ingress_url))
+		return d->rc;
+	if (fp_sd_require(d, t, "kafka", "target", &k) ||
+	    fp_sd_want_map(d, k, "target.kafka") ||
+	    fp_sd_check_keys(d, k, "target.kafka", kkeys) ||
+	    fp_sd_require(d, k, "bootstrap", "target.kafka", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->kafka_bootstrap) ||
+	    fp_sd_kvlist(d, fp_yaml_get(k, "properties"),
+			 "target.kafka.properties", &env->kafka_props))
+		return d->rc;
+	if (fp_sd_require(d, t, "postgres", "target", &p) ||
+	    fp_sd_want_map(d, p, "target.postgres") ||
+	    fp_sd_check_keys(d, p, "target.postgres", pkeys) ||
+	    fp_sd_require(d, p, "conninfo", "target.postgres", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->pg_conninfo) ||
+	    fp_sd_secret_ref(d, fp_yaml_get(p, "password"),
+			     &env->pg_password_ref))
+		return d->rc;
+	return FP_OK;
+}
+
+static int decode_reports(struct fp_sd *d, struct fp_env *env,
+			  const struct fp_yaml_node *n)
+{
+	static const char *const keys[] = {"out", "signing_key", "s3", NULL};
+	static const char *const skeys[] = {"endpoint",   "bucket",
+					    "region",     "prefix",
+					    "access_key", "secret_key", NULL};
+	const struct fp_yaml_node *s3, *v;
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "reports") ||
+	    fp_sd_check_keys(d, n, "reports", keys) ||
+	    fp_sd_str_nonempty(d, fp_yaml_get(n, "out"), &env->out_dir) ||
+	    fp_sd_secret_ref(d, fp_yaml_get(n, "signing_key"),
+			     &env->signing_key_ref))
+		return d->rc;
+	s3 = fp_yaml_get(n, "s3");
+	if (!s3)
+		return FP_OK;
+	if (fp_sd_want_map(d, s3, "reports.s3") ||
+	    fp_sd_check_keys(d, s3, "reports.s3", skeys))
+		return d->rc;
+	env->s3_enabled = 1;
+	if (fp_sd_require(d, s3, "endpoint", "reports.s3", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->s3_endpoint) ||
+	    fp_sd_require(d, s3, "bucket", "reports.s3", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->s3_bucket) ||
+	    fp_sd_str_nonempty(d, fp_yaml_get(s3, "region"),
+			       &env->s3_region) ||
+	    fp_sd_str(d, fp_yaml_get(s3, "prefix"), &env->s3_prefix) ||
+	    fp_sd_require(d, s3, "access_key", "reports.s3", &v) ||
+	    fp_sd_secret_ref(d, v, &env->s3_access_key_ref) ||
+	    fp_sd_require(d, s3, "secret_key", "reports.s3", &v) ||
+	    fp_sd_secret_ref(d, v, &env->s3_secret_key_ref))
+		return d->rc;
+	return FP_OK;
+}
+
+static int set_defaults(struct fp_sd *d, struct fp_env *env)
+{
+	env->env_class = FP_ENV_LOCAL;
+	env->platform_run_id = strdup("fpd-${run.id}");
+	env->event_class = strdup("transaction");
+	env->runtime_lane = strdup("drill");
+	env->out_dir = strdup("fpdrill-out");
+	env->s3_region = strdup("us-east-1");
+	env->s3_prefix = strdup("fpdrill");
+	if (!env->platform_run_id || !env->event_class || !env->runtime_lane ||
+	    !env->out_dir || !env->s3_region || !env->s3_prefix)
+		return fp_sd_oom(d);
+	return FP_OK;
+}
+
+static int decode_env(struct fp_sd *d, struct fp_env *env,
+		      struct fp_yaml_node *root)
+{
+	static const char *const keys[] = {
+		"fpdrill", "name",        "class",   "env_file", "identity",
+		"target",  "observables", "actions", "reports",  NULL};
+	const struct fp_yaml_node *v;
+	struct fp_yaml_node *ef = NULL;
+	int cls = FP_ENV_LOCAL;
+	char got[160];
+
+	/* The format tag first: loading a scenario as --env should say so,
+	 * not complain about its keys. */
+	if (fp_sd_want_map(d, root, "env profile") ||
+	    fp_sd_require(d, root, "fpdrill", "env profile", &v))
+		return d->rc;
+	if (v->kind != FP_YAML_SCALAR || strcmp(v->str, "env/v1") != 0)
+		return fp_sd_err(d, v, "expected fpdrill: env/v1, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_check_keys(d, root, "env profile", keys))
+		return d->rc;
+	for (size_t i = 0; i < root->n; i++)
+		if (strcmp(root->keys[i]->str, "env_file") == 0)
+			ef = root->vals[i];
+	if (ef && !fp_yaml_is_null(ef) && load_env_file(d, env, ef))
+		return d->rc;
+	d->vars = &env->env_vars;
+	if (fp_sd_interp_tree(d, root))
+		return d->rc;
+	if (fp_sd_require(d, root, "name", "env profile", &v) ||
+	    fp_sd_str_nonempty(d, v, &env->name) ||
+	    fp_sd_enum(d, fp_yaml_get(root, "class"), class_names, &cls))
+		return d->rc;
+	env->env_class = (enum fp_env_class)cls;
+	if (decode_identity(d, env, fp_yaml_get(root, "identity")))
+		return d->rc;
+	if (fp_sd_require(d, root, "target", "env profile", &v) ||
+	    decode_target(d, env, v))
+		return d->rc;
+	if (fp_sd_require(d, root, "observables", "env profile", &v) ||
+	    fp_sd_want_map(d, v, "observables") ||
+	    fp_sd_kvlist(d, v, "observables", &env->observables))
+		return d->rc;
+	if (decode_actions(d, env, fp_yaml_get(root, "actions")))
+		return d->rc;
+	return decode_reports(d, env, fp_yaml_get(root, "reports"));
+}
+
+int fp_env_load(const char *path, struct fp_env **out, struct fp_err *err)
+{
+	struct fp_yaml_node *root = NULL;
+	struct fp_env *env;
+	struct fp_sd d = {0};
+	char dir[4096];
+	int rc;
+
+	*out = NULL;
+	env = calloc(1, sizeof *env);
+	if (!env)
+		return fp_err_set(err, FP_ENOMEM, "loading %s", path);
+	fp_path_dirname(path, dir, sizeof dir);
+	env->path = strdup(path);
+	env->dir = strdup(dir);
+	d.file = env->path;
+	d.err = err;
+	if (!env->path || !env->dir) {
+		fp_env_free(env);
+		return fp_err_set(err, FP_ENOMEM, "loading %s", path);
+	}
+	rc = fp_sd_load_file(env->path, &root, err);
+	if (rc == FP_OK && set_defaults(&d, env) == FP_OK)
+		decode_env(&d, env, root);
+	if (rc == FP_OK)
+		rc = d.rc;
+	fp_yaml_free(root);
+	if (rc) {
+		fp_env_free(env);
+		return rc;
+	}
+	*out = env;
+	return FP_OK;
+}
