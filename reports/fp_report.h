@@ -163,4 +163,49 @@ int fp_s3_put(const struct fp_s3_conf *c, const char *key, const void *data,
 	      size_t len, const char *content_type, long *http_status,
 	      struct fp_err *err);
 
+/* ---- additions (declared after the original interface) ---------------- */
+
+/* Bundle file names the writers own. */
+#define FP_BUNDLE_REPORT_JSON "report.json"
+#define FP_BUNDLE_REPORT_MD "report.md"
+#define FP_BUNDLE_JUNIT "junit.xml"
+#define FP_BUNDLE_MANIFEST "manifest.json"
+#define FP_MANIFEST_SCHEMA "fpdrill.manifest/v1"
+
+/*
+ * Note on fp_report_add_invariant(): the returned pointer points into
+ * r->invariants, which the next fp_report_add_invariant() may move; finish
+ * filling one invariant before adding the next. New invariants start as
+ * FP_STATUS_UNKNOWN and a new report as FP_VERDICT_UNKNOWN / exit code 3, so
+ * a field nobody set never reads as a pass.
+ */
+
+/* @brief Append one claim (copied) to r->claims. */
+int fp_report_add_claim(struct fp_report *r, const char *claim);
+
+/*
+ * @brief Check a bundle against its manifest.json: every listed file exists
+ *        with the listed sha256 and size and, when signing_key is not NULL,
+ *        the manifest carries a valid HMAC-SHA256 signature over its files
+ *        array (canonical form: docs/report-schema.md).
+ * @returns FP_OK, or FP_EINVAL with a message naming the first bad file
+ *          (FP_EIO when manifest.json itself cannot be read).
+ */
+int fp_bundle_verify(const char *dir, const char *signing_key,
+		     struct fp_err *err);
+
+/*
+ * @brief AWS SigV4 UriEncode of an object key: keeps A-Za-z0-9 - . _ ~ and
+ *        '/', percent-encodes every other byte as %XX (upper-case hex).
+ *        libcurl 7.88 signs the path verbatim, so the caller must encode.
+ * @returns 0, or -1 when out (outsz bytes incl. NUL) is too small.
+ */
+int fp_s3_uri_encode(const char *in, char *out, size_t outsz);
+
+/*
+ * @brief Parse the <Code> element of an S3 XML error body into out
+ *        ("SignatureDoesNotMatch"); out is "" when there is none.
+ */
+void fp_s3_error_code(const char *body, char *out, size_t outsz);
+
 #endif
