@@ -79,8 +79,11 @@ install_kafka() {
   local tmp=$KAFKA_LIBS.tmp.$$ t0=$SECONDS n
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  mvn -B -q -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$tmp" -DincludeScope=runtime
+  if ! mvn -B -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$tmp" -DincludeScope=runtime >"$CACHE/kafka-maven.log" 2>&1; then
+    tail -n 30 "$CACHE/kafka-maven.log" >&2
+    die "Maven failed (full log: $CACHE/kafka-maven.log)"
+  fi
   [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || die "Maven did not produce kafka_2.13-$KAFKA_VERSION.jar"
   n=$(find "$tmp" -name '*.jar' | wc -l)
   touch "$tmp/.complete"
