@@ -1,0 +1,150 @@
+/*
+ * fp_load_int.h - internals of the load module shared by its sources and its
+ * unit tests: the deterministic PRNG, the event builder and the ledger
+ * writer. Not part of the public interface (harness/load/fp_load.h).
+ */
+#ifndef FP_LOAD_INT_H
+#define FP_LOAD_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "harness/core/fp_error.h"
+
+/* ---- PRNG: xoshiro256** seeded through splitmix64 ----------------------- */
+
+/* Small, fast and reproducible across platforms, so that (seed, seq) names
+ * one event forever; not for anything secret. */
+struct fp_rng {
+	uint64_t s[4];
+};
+
+uint64_t fp_splitmix64(uint64_t *state);
+/* @brief Seed one independent stream per (seed, stream) pair. */
+void fp_rng_seed(struct fp_rng *r, uint64_t seed, uint64_t stream);
+uint64_t fp_rng_next(struct fp_rng *r);
+double fp_rng_double(struct fp_rng *r);             /* uniform in [0,1) */
+uint64_t fp_rng_below(struct fp_rng *r, uint64_t n); /* uniform in [0,n) */
+
+/* ---- events ------------------------------------------------------------ */
+
+/* Identity stamped on every envelope; borrowed. NULL optional fields are
+ * left out of the envelope. */
+struct fp_event_ids {
+	const char *platform_run_id;
+	const char *scenario_run_id;
+	const char *phase_id;
+	const char *runtime_lane;
+	const char *event_class;
+};
+
+/* The knobs of the traffic mix (from struct fp_load_spec). */
+struct fp_event_mix {
+	uint64_t seed;
+	int accounts;
+	double high_value_share;
+	double retry_share;
+};
+
+#define FP_EVENT_ID_MAX 24   /* "e-" + 20 digits + NUL */
+#define FP_TRACE_ID_HEX 33   /* 32 hex + NUL */
+#define FP_SPAN_ID_HEX 17    /* 16 hex + NUL */
+#define FP_TRACEPARENT_MAX 56 /* "00-" 32 "-" 16 "-01" + NUL */
+
+struct fp_event {
+	uint64_t seq;
+	int retry;       /* selected for one re-send with the same identity */
+	int high_value;
+	char event_id[FP_EVENT_ID_MAX];
+	char account_id[24];
+	int64_t amount_minor;
+	const char *channel;  /* static string */
+	char merchant_id[16];
+	const char *country;  /* static string */
+	char payload_hash[65]; /* "" until fp_event_build() */
+	char trace_id[FP_TRACE_ID_HEX];
+	char span_id[FP_SPAN_ID_HEX];
+	char *body;      /* owned request body (NUL-terminated) or NULL */
+	size_t body_len;
+};
+
+/* @brief Draw the event's fields from (mix->seed, seq) without building a
+ *        body: cheap, used for dropped events too. */
+void fp_event_draw(const struct fp_event_mix *mix, uint64_t seq,
+		   struct fp_event *ev);
+
+/*
+ * @brief Draw the event and build its JSON envelope and payload hash.
+ * @param occurred_wall_ns wall-clock time of the intended send.
+ * @returns FP_OK or FP_ENOMEM; on success ev->body is owned by ev.
+ */
+int fp_event_build(const struct fp_event_ids *ids,
+		   const struct fp_event_mix *mix, uint64_t seq,
+		   int64_t occurred_wall_ns, struct fp_event *ev,
+		   struct fp_err *err);
+
+/* @brief Fresh random trace id and span id (the original attempt). */
+void fp_event_new_trace(struct fp_event *ev, struct fp_rng *rng);
+/* @brief Fresh span id, same trace id (a retry of the same event). */
+void fp_event_new_span(struct fp_event *ev, struct fp_rng *rng);
+void fp_event_traceparent(const struct fp_event *ev,
+			  char out[FP_TRACEPARENT_MAX]);
+/* @brief Free the body; the struct itself stays the caller's. */
+void fp_event_release(struct fp_event *ev);
+
+/* ---- ledger ------------------------------------------------------------ */
+
+/* Integer fields equal to FP_LEDGER_NULL are written as \N. */
+#define FP_LEDGER_NULL INT64_MIN
+
+/* One attempt, in FP_LEDGER_COLUMNS order; NULL strings are written as \N. */
+struct fp_ledger_row {
+	int64_t seq;
+	const char *event_id;
+	const char *kind;          /* "original" | "retry" */
+	int64_t attempt;
+	const char *phase_id;
+	const char *account_id;
+	int64_t amount_minor;
+	const char *payload_hash;
+	int64_t intended_ns;
+	int64_t sent_ns;
+	int64_t done_ns;
+	int64_t http_status;
+	const char *outcome;       /* ok | dup | rejected | info | dropped */
+	const char *receipt_status;
+	const char *topic;
+	int64_t partition;
+	int64_t kafka_offset;
+	const char *error;
+};
+
+struct fp_ledger;
+
+/* @brief Create/truncate path and give it a large stdio buffer. */
+int fp_ledger_open(const char *path, struct fp_ledger **out,
+		   struct fp_err *err);
+/* @brief Append one row (buffered; errors surface in fp_ledger_sync). */
+void fp_ledger_write(struct fp_ledger *l, const struct fp_ledger_row *r);
+/* @brief fflush + fsync: the rows written so far are on disk. */
+int fp_ledger_sync(struct fp_ledger *l, struct fp_err *err);
+/* @brief Sync and close; NULL is a no-op. */
+int fp_ledger_close(struct fp_ledger *l, struct fp_err *err);
+int64_t fp_ledger_rows(const struct fp_ledger *l);
+
+/* @brief Write s as a COPY text field: \N for NULL, backslash escapes for
+ *        backslash, tab, newline and carriage return. */
+void fp_ledger_put_text(FILE *f, const char *s);
+
+/* ---- histogram internals (exposed for tests) ------------------------------ */
+
+struct fp_hist;
+
+#define FP_HIST_LOWEST_NS INT64_C(1000)           /* 1 us */
+#define FP_HIST_HIGHEST_NS INT64_C(100000000000)  /* 100 s */
+
+/* @returns how many recorded values were clamped into range. */
+int64_t fp_hist_clamped(const struct fp_hist *h);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * test_ledger.c - the ledger writes exactly what PostgreSQL COPY (text
+ * format) reads back: tabs between columns, \N for NULL, backslash escapes
+ * for backslash, tab, newline and carriage return.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/core/fp_fs.h"
+#include "harness/load/fp_load.h"
+#include "harness/load/fp_load_int.h"
+
+static char *read_all(const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	struct fp_err err = {0};
+
+	cr_assert_eq(fp_read_file(path, 1 << 20, &data, &len, &err), FP_OK, "%s",
+		     err.msg);
+	return data;
+}
+
+Test(ledger, escaping_and_nulls)
+{
+	char path[] = "/tmp/fp-ledger-XXXXXX";
+	int fd = mkstemp(path);
+	struct fp_ledger *l;
+	struct fp_err err = {0};
+	struct fp_ledger_row r = {
+		.seq = 42,
+		.event_id = "e-00000000000000000042",
+		.kind = "original",
+		.attempt = 1,
+		.phase_id = "load\tphase",
+		.account_id = "acct-000017",
+		.amount_minor = 12345,
+		.payload_hash = NULL,
+		.intended_ns = 1000,
+		.sent_ns = 1500,
+		.done_ns = FP_LEDGER_NULL,
+		.http_status = 503,
+		.outcome = "info",
+		.receipt_status = NULL,
+		.topic = "t",
+		.partition = FP_LEDGER_NULL,
+		.kafka_offset = -1,
+		.error = "a\\b\tc\nd\re",
+	};
+	char *got;
+
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(fp_ledger_open(path, &l, &err), FP_OK, "%s", err.msg);
+	fp_ledger_write(l, &r);
+	r.seq = 43;
+	r.error = "";
+	r.kind = NULL;
+	fp_ledger_write(l, &r);
+	cr_assert_eq(fp_ledger_rows(l), 2);
+	cr_assert_eq(fp_ledger_close(l, &err), FP_OK, "%s", err.msg);
+
+	got = read_all(path);
+	cr_assert_str_eq(got,
+		"42\te-00000000000000000042\toriginal\t1\tload\\tphase\tacct-000017\t"
+		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t"
+		"a\\\\b\\tc\\nd\\re\n"
+		"43\te-00000000000000000042\t\\N\t1\tload\\tphase\tacct-000017\t"
+		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t\n");
+	free(got);
+	unlink(path);
+}
+
+Test(ledger, column_list_matches_row)
+{
+	/* 18 columns in the public list, 18 in the SQL definitions. */
+	int cols = 1, sqlcols = 1;
+
+	for (const char *p = FP_LEDGER_COLUMNS; *p; p++)
+		cols += *p == ',';
+	for (const char *p = FP_LEDGER_SQL_COLUMNS; *p; p++)
+		sqlcols += *p == ',';
+	cr_assert_eq(cols, 18);
+	cr_assert_eq(sqlcols, 18);
+}
+
+Test(ledger, open_failure_is_reported)
+{
+	struct fp_ledger *l = NULL;
+	struct fp_err err = {0};
+
+	cr_assert_eq(fp_ledger_open("/nonexistent-dir/x/ledger.tsv", &l, &err), FP_EIO);
+	cr_assert_null(l);
+	cr_assert(strstr(err.msg, "ledger"));
+}
