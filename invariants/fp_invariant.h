@@ -1,0 +1,90 @@
+/*
+ * fp_invariant.h - the invariant interface and table.
+ *
+ * An invariant is one file defining a const struct fp_invariant plus one line
+ * in invariants.def. It judges the run from first-class records: the ledger
+ * the harness loaded into its own schema and the platform's observables
+ * (decision log, cases), with set-based SQL where the data lives. It never
+ * writes to the platform's tables.
+ *
+ * A violated invariant is a verdict (FP_CHECK_FAIL), not an error: check()
+ * returns an error code only when it could not judge at all (query failed).
+ * FP_CHECK_UNKNOWN means there was nothing to judge (no events, no cases).
+ *
+ * Ownership: every pointer in struct fp_check_ctx is borrowed.
+ */
+#ifndef FP_INVARIANT_H
+#define FP_INVARIANT_H
+
+#include <stddef.h>
+
+#include "harness/backend/fp_pg.h"
+#include "harness/core/fp_error.h"
+#include "harness/spec/fp_spec.h"
+
+#define FP_CHECK_MAX_EXAMPLES 32
+
+enum fp_check_status {
+	FP_CHECK_PASS,
+	FP_CHECK_FAIL,
+	FP_CHECK_UNKNOWN,
+};
+
+struct fp_check_result {
+	enum fp_check_status status;
+	long long count;               /* violations */
+	char observed[256];
+	char expected[256];
+	char detail[512];
+	char examples[FP_CHECK_MAX_EXAMPLES][160];
+	size_t n_examples;
+};
+
+struct fp_check_ctx {
+	struct fp_pg *pg;
+	const char *ledger;          /* quoted "fpdrill"."ledger_<run>" */
+	const char *decision_log;    /* quoted platform table */
+	const char *cases;           /* quoted platform table, may be NULL */
+	const char *platform_run_id;
+	const char *event_class;
+	const char *traffic_topic;
+};
+
+struct fp_invariant {
+	const char *name;
+	const char *summary;
+	int (*check)(const struct fp_check_ctx *ctx,
+		     const struct fp_kvlist *with, struct fp_check_result *res,
+		     struct fp_err *err);
+};
+
+#define FP_INVARIANT(sym) extern const struct fp_invariant fp_invariant_##sym;
+#include "invariants/invariants.def"
+#undef FP_INVARIANT
+
+extern const struct fp_invariant *const fp_invariants[];
+extern const size_t fp_invariants_count;
+
+const struct fp_invariant *fp_invariant_find(const char *name);
+int fp_invariant_exists(const char *name);
+
+/*
+ * @brief Shared judgement: violations > 0 fails; otherwise, with nothing to
+ *        judge (judged == 0) the status is unknown, else pass. Fills status,
+ *        count, observed ("<violations> <what> among <judged> <population>")
+ *        and expected ("0 <what>").
+ */
+void fp_check_judge(struct fp_check_result *res, long long violations,
+		    long long judged, const char *what,
+		    const char *population);
+
+/*
+ * @brief Run a query whose rows are examples (column 0 is the text, e.g. an
+ *        event id and a count); append up to the example limit.
+ */
+int fp_check_examples(const struct fp_check_ctx *ctx,
+		      struct fp_check_result *res, const char *sql,
+		      int nparams, const char *const *params,
+		      struct fp_err *err);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * test_invariants.c - every invariant against the real PostgreSQL of the
+ * local stack, on synthetic ledger / decision log / case tables in a scratch
+ * schema: each one passes on clean data, fails with examples on the planted
+ * violation it exists to catch, and is unknown when there is nothing to judge.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/backend/fp_pg.h"
+#include "harness/load/fp_load.h"
+#include "invariants/fp_invariant.h"
+#include "it_util.h"
+
+static struct fp_pg *pg;
+static char schema[64], ledger[128], dlog[128], cases[128];
+static struct fp_check_ctx ctx;
+
+static void exec_ok(const char *sql)
+{
+	struct fp_err err = {0};
+
+	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
+}
+
+static void setup(void)
+{
+	char conninfo[512], sql[2048], *pw;
+	struct fp_err err = {0};
+
+	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
+	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
+		     err.msg);
+	free(pw);
+	snprintf(schema, sizeof schema, "fpdrill_it_%ld", (long)getpid());
+	snprintf(ledger, sizeof ledger, "\"%s\".\"ledger\"", schema);
+	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
+	snprintf(cases, sizeof cases, "\"%s\".\"cases\"", schema);
+	snprintf(sql, sizeof sql,
+		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
+		 "CREATE TABLE %s (%s);"
+		 "CREATE TABLE %s (decision_id bigserial, platform_run_id text,"
+		 " event_class text, event_id text, origin_topic text,"
+		 " origin_partition int, origin_offset bigint);"
+		 "CREATE TABLE %s (case_id bigserial, platform_run_id text,"
+		 " event_class text, event_id text);",
+		 schema, schema, ledger, FP_LEDGER_SQL_COLUMNS, dlog, cases);
+	exec_ok(sql);
+	ctx.pg = pg;
+	ctx.ledger = ledger;
+	ctx.decision_log = dlog;
+	ctx.cases = cases;
+	ctx.platform_run_id = "run-1";
+	ctx.event_class = "transaction";
+	ctx.traffic_topic = "t";
+}
+
+static void teardown(void)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+	exec_ok(sql);
+	fp_pg_close(pg);
+}
+
+/* Three acked events at t[0]@10,11 and t[1]@5, each decided once; e-3 has a
+ * case. A retry of e-1 got the duplicate receipt (same offset). */
+static void load_clean(void)
+{
+	char sql[2048];
+
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO %s (seq, event_id, kind, attempt, outcome, topic,"
+		 " partition, kafka_offset) VALUES"
+		 " (1,'e-1','original',1,'ok','t',0,10),"
+		 " (2,'e-2','original',1,'ok','t',0,11),"
+		 " (3,'e-3','original',1,'ok','t',1,5),"
+		 " (1,'e-1','retry',2,'dup','t',0,10);"
+		 "INSERT INTO %s (platform_run_id, event_class, event_id,"
+		 " origin_topic, origin_partition, origin_offset) VALUES"
+		 " ('run-1','transaction','e-1','t',0,10),"
+		 " ('run-1','transaction','e-2','t',0,11),"
+		 " ('run-1','transaction','e-3','t',1,5),"
+		 " ('other-run','transaction','e-9','t',1,6);"
+		 "INSERT INTO %s (platform_run_id, event_class, event_id)"
+		 " VALUES ('run-1','transaction','e-3');",
+		 ledger, dlog, cases);
+	exec_ok(sql);
+}
+
+static struct fp_check_result run_check(const char *name)
+{
+	const struct fp_invariant *inv = fp_invariant_find(name);
+	struct fp_check_result res;
+	struct fp_err err = {0};
+
+	memset(&res, 0, sizeof res);
+	cr_assert_not_null(inv, "no invariant %s", name);
+	cr_assert_eq(inv->check(&ctx, NULL, &res, &err), FP_OK, "%s: %s", name,
+		     err.msg);
+	return res;
+}
+
+TestSuite(invariants, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(invariants, all_pass_on_clean_data)
+{
+	const char *names[] = {"no_lost_events", "no_duplicate_decisions",
+			       "no_duplicate_cases", "origin_offsets_reconcile"};
+
+	load_clean();
+	for (size_t i = 0; i < 4; i++) {
+		struct fp_check_result res = run_check(names[i]);
+
+		cr_expect_eq(res.status, FP_CHECK_PASS, "%s: %s", names[i],
+			     res.observed);
+		cr_expect_eq(res.count, 0);
+		cr_expect_eq(res.n_examples, 0);
+	}
+}
+
+Test(invariants, unknown_when_nothing_to_judge)
+{
+	cr_expect_eq(run_check("no_lost_events").status, FP_CHECK_UNKNOWN);
+	cr_expect_eq(run_check("no_duplicate_decisions").status,
+		     FP_CHECK_UNKNOWN);
+	cr_expect_eq(run_check("no_duplicate_cases").status, FP_CHECK_UNKNOWN);
+	cr_expect_eq(run_check("origin_offsets_reconcile").status,
+		     FP_CHECK_UNKNOWN);
+}
+
+Test(invariants, lost_event_fails_with_its_id)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	snprintf(sql, sizeof sql,
+		 "DELETE FROM %s WHERE event_id = 'e-2'", dlog);
+	exec_ok(sql);
+	res = run_check("no_lost_events");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_eq(res.count, 1);
+	cr_assert_eq(res.n_examples, 1);
+	cr_expect_str_eq(res.examples[0], "e-2");
+}
+
+Test(invariants, duplicate_decision_fails_with_example)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	/* the same tuple decided again from a replayed record */
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO %s (platform_run_id, event_class, event_id,"
+		 " origin_topic, origin_partition, origin_offset) VALUES"
+		 " ('run-1','transaction','e-2','t',0,11)",
+		 dlog);
+	exec_ok(sql);
+	res = run_check("no_duplicate_decisions");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_eq(res.count, 1);
+	cr_assert_eq(res.n_examples, 1);
+	cr_expect_str_eq(res.examples[0], "e-2 (2 decisions)");
+	/* other invariants are not fooled into failing */
+	cr_expect_eq(run_check("origin_offsets_reconcile").status,
+		     FP_CHECK_PASS);
+	cr_expect_eq(run_check("no_lost_events").status, FP_CHECK_PASS);
+}
+
+Test(invariants, duplicate_case_fails)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO %s (platform_run_id, event_class, event_id)"
+		 " VALUES ('run-1','transaction','e-3')",
+		 cases);
+	exec_ok(sql);
+	res = run_check("no_duplicate_cases");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_str_eq(res.examples[0], "e-3 (2 cases)");
+}
+
+Test(invariants, origin_offset_of_unsent_record_fails)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	/* a decision of a record no ledgered event was admitted at */
+	snprintf(sql, sizeof sql,
+		 "UPDATE %s SET origin_offset = 99 WHERE event_id = 'e-3'",
+		 dlog);
+	exec_ok(sql);
+	res = run_check("origin_offsets_reconcile");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_eq(res.count, 1);
+	cr_expect_str_eq(res.examples[0], "e-3 @ t[1]@99: no ledgered event");
+}
+
+Test(invariants, origin_offset_carrying_another_event_fails)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	snprintf(sql, sizeof sql,
+		 "UPDATE %s SET origin_offset = 11 WHERE event_id = 'e-1'",
+		 dlog);
+	exec_ok(sql);
+	res = run_check("origin_offsets_reconcile");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_str_eq(res.examples[0],
+			 "e-1 @ t[0]@11: ledgered as another event");
+}
+
+Test(invariants, indeterminate_send_is_recovered_not_lost)
+{
+	char sql[1024];
+	struct fp_check_result res;
+
+	load_clean();
+	/* e-4 timed out at the client (no receipt) but was decided */
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO %s (seq, event_id, kind, attempt, outcome) VALUES"
+		 " (4,'e-4','original',1,'info');"
+		 "INSERT INTO %s (platform_run_id, event_class, event_id,"
+		 " origin_topic, origin_partition, origin_offset) VALUES"
+		 " ('run-1','transaction','e-4','t',1,7)",
+		 ledger, dlog);
+	exec_ok(sql);
+	res = run_check("no_lost_events");
+	cr_expect_eq(res.status, FP_CHECK_PASS);
+	cr_expect(strstr(res.detail, "1 indeterminate") != NULL, "%s",
+		  res.detail);
+	res = run_check("origin_offsets_reconcile");
+	cr_expect_eq(res.status, FP_CHECK_PASS, "%s", res.observed);
+}
