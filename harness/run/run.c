@@ -1,0 +1,1095 @@
+/*
+ * run.c - the drill run loop (see fp_run.h).
+ *
+ * The order of things is what makes a drill trustworthy:
+ *   1. validate everything offline, so a typo never half-runs a drill;
+ *   2. prove the target is reachable before touching it;
+ *   3. journal each fault (fsync'd) before applying it, keep it on a revert
+ *      stack, and unwind the stack LIFO whatever happens afterwards;
+ *   4. judge from first-class records only (ledger + decision log), after
+ *      the platform has drained;
+ *   5. write the bundle locally first, upload second, so nothing is lost
+ *      when S3 is down.
+ */
+#include "harness/run/fp_run.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/backend/fp_act.h"
+#include "harness/backend/fp_kafka.h"
+#include "harness/backend/fp_pg.h"
+#include "harness/core/fp_clock.h"
+#include "harness/core/fp_fs.h"
+#include "harness/core/fp_hash.h"
+#include "harness/core/fp_log.h"
+#include "harness/core/fp_secret.h"
+#include "harness/load/fp_load.h"
+#include "harness/spec/fp_spec.h"
+#include "injectors/fp_injector.h"
+#include "invariants/fp_invariant.h"
+#include "reports/fp_report.h"
+
+#define SAMPLE_PERIOD_NS (250 * FP_NS_PER_MS)
+#define MAX_REVERTS 64
+#define MAX_MARKS 16
+
+static volatile sig_atomic_t stop_requested;
+
+void fp_run_request_stop(void)
+{
+	stop_requested = 1;
+}
+
+int fp_run_has_injector(const char *name)
+{
+	return fp_injector_exists(name);
+}
+
+int fp_run_has_invariant(const char *name)
+{
+	return fp_invariant_exists(name);
+}
+
+/* One fault or action that stays in place until reverted. */
+struct revert_entry {
+	char id[64];                     /* the step's "as", or a generated one */
+	int is_action;
+	const struct fp_action *revert_action;
+	const struct fp_injector *inj;
+	const struct fp_kvlist *with;
+	char state[2048];
+	int done;
+};
+
+struct phase_times {
+	int64_t start_ns;
+	int64_t end_ns;
+	int64_t reached_ns;              /* until: first time the condition held
+					    and kept holding; 0 = not reached */
+};
+
+struct run {
+	const struct fp_run_opts *o;
+	struct fp_env *env;
+	struct fp_scenario *sc;
+	struct fp_report *rep;
+	struct fp_kafka *kafka;
+	struct fp_pg *pg;
+	struct fp_loadgen *load;
+	char run_id[32];
+	char platform_run_id[256];
+	char bundle[4096];
+	char journal_path[4200];
+	FILE *journal;
+	int64_t t0;                      /* monotonic run start */
+	const char *topic;
+	const char *group;
+	/* sampler */
+	pthread_t sampler;
+	int sampler_running;
+	volatile int sampler_stop;
+	pthread_mutex_t mu;
+	int64_t lag;                     /* latest decision_group_lag, -1 unknown */
+	int64_t lag_at_ns;
+	int64_t lag_max;
+	FILE *samples;
+	/* faults */
+	struct revert_entry reverts[MAX_REVERTS];
+	size_t n_reverts;
+	int revert_failed;
+	/* marks */
+	struct fp_offset_mark marks[MAX_MARKS];
+	struct fp_part_offsets *mark_parts[MAX_MARKS];
+	size_t n_marks;
+	struct phase_times *ptimes;
+	int aborted;
+	char abort_reason[512];
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void timeline(struct run *r, const char *kind, const char *name,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void timeline(struct run *r, const char *kind, const char *name,
+		     const char *fmt, ...)
+{
+	char detail[1024] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(detail, sizeof detail, fmt, ap);
+		va_end(ap);
+	}
+	fp_report_add_timeline(r->rep, fp_mono_ns() - r->t0, fp_wall_ns(),
+			       kind, name, fmt ? detail : NULL);
+	FP_INFO("event=%s name=%s t=%.3f%s%s", kind, name,
+		(double)(fp_mono_ns() - r->t0) / 1e9, fmt ? " detail=" : "",
+		fmt ? detail : "");
+}
+
+/* ---- fault journal ------------------------------------------------------ */
+
+/* Append one line and force it to disk before the caller acts on it, so a
+ * crash right after still leaves a record of what may be in place. */
+static int journal_write(struct run *r, const char *op, const char *id,
+			 const char *what, const char *state)
+{
+	json_t *o = json_object();
+	char ts[40];
+	char *line;
+	int rc = FP_OK;
+
+	fp_fmt_iso8601(fp_wall_ns(), ts, sizeof ts);
+	json_object_set_new(o, "at", json_string(ts));
+	json_object_set_new(o, "t", json_real((double)(fp_mono_ns() - r->t0) /
+					      1e9));
+	json_object_set_new(o, "run_id", json_string(r->run_id));
+	json_object_set_new(o, "op", json_string(op));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "what", json_string(what));
+	if (state && state[0])
+		json_object_set_new(o, "state", json_string(state));
+	line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!line || fprintf(r->journal, "%s\n", line) < 0 ||
+	    fflush(r->journal) || fsync(fileno(r->journal)))
+		rc = FP_EIO;
+	free(line);
+	return rc;
+}
+
+static int revert_one(struct run *r, struct revert_entry *e)
+{
+	struct fp_err err = {0};
+	int rc;
+
+	if (e->done)
+		return FP_OK;
+	journal_write(r, "revert", e->id,
+		      e->is_action ? e->revert_action->name : e->inj->name,
+		      e->state);
+	if (e->is_action) {
+		rc = fp_action_run(e->revert_action, NULL, &err);
+	} else {
+		struct fp_inject_ctx ctx = {.env = r->env, .kafka = r->kafka,
+					    .marks = r->marks,
+					    .n_marks = r->n_marks};
+
+		snprintf(ctx.state, sizeof ctx.state, "%s", e->state);
+		rc = e->inj->revert(e->with, &ctx, &err);
+	}
+	if (rc) {
+		/* One retry: a revert is the one thing we must not give up on
+		 * lightly, and most failures here are transient. */
+		fp_sleep_ns(500 * FP_NS_PER_MS, NULL);
+		fp_err_clear(&err);
+		if (e->is_action)
+			rc = fp_action_run(e->revert_action, NULL, &err);
+	}
+	if (rc) {
+		journal_write(r, "revert_failed", e->id, err.msg, e->state);
+		timeline(r, "revert", e->id, "FAILED: %s", err.msg);
+		r->revert_failed = 1;
+		return rc;
+	}
+	e->done = 1;
+	journal_write(r, "reverted", e->id, "", NULL);
+	timeline(r, "revert", e->id, "reverted");
+	return FP_OK;
+}
+
+static void revert_all(struct run *r)
+{
+	for (size_t i = r->n_reverts; i-- > 0;)
+		revert_one(r, &r->reverts[i]);
+}
+
+/* ---- sampler ------------------------------------------------------------ */
+
+static void *sampler_main(void *arg)
+{
+	struct run *r = arg;
+
+	while (!r->sampler_stop) {
+		struct fp_part_offsets *po = NULL;
+		struct fp_err err = {0};
+		int64_t lag = -1, now;
+		size_t n = 0;
+
+		if (fp_kafka_group_lag(r->kafka, r->group, r->topic, &po, &n,
+				       &lag, &err) != FP_OK) {
+			FP_DEBUG("event=sample_failed err=\"%s\"", err.msg);
+			lag = -1;
+		}
+		now = fp_mono_ns();
+		pthread_mutex_lock(&r->mu);
+		r->lag = lag;
+		r->lag_at_ns = now;
+		if (lag > r->lag_max)
+			r->lag_max = lag;
+		pthread_mutex_unlock(&r->mu);
+		if (r->samples && lag >= 0) {
+			fprintf(r->samples, "%.3f\tdecision_group_lag\t%lld",
+				(double)(now - r->t0) / 1e9, (long long)lag);
+			for (size_t i = 0; i < n; i++)
+				fprintf(r->samples, "\tp%d=%lld",
+					po[i].partition,
+					(long long)(po[i].high -
+						    (po[i].committed < 0
+							     ? po[i].low
+							     : po[i].committed)));
+			fputc('\n', r->samples);
+		}
+		free(po);
+		fp_sleep_ns(SAMPLE_PERIOD_NS - (fp_mono_ns() - now),
+			    (volatile int *)&r->sampler_stop);
+	}
+	return NULL;
+}
+
+static int64_t current_lag(struct run *r, int64_t *at)
+{
+	int64_t v;
+
+	pthread_mutex_lock(&r->mu);
+	v = r->lag;
+	*at = r->lag_at_ns;
+	pthread_mutex_unlock(&r->mu);
+	return v;
+}
+
+static int cmp_holds(enum fp_cmp op, double a, double b)
+{
+	switch (op) {
+	case FP_CMP_LT: return a < b;
+	case FP_CMP_LE: return a <= b;
+	case FP_CMP_EQ: return a == b;
+	case FP_CMP_GE: return a >= b;
+	case FP_CMP_GT: return a > b;
+	}
+	return 0;
+}
+
+static const char *cmp_name(enum fp_cmp op)
+{
+	static const char *const n[] = {"<", "<=", "==", ">=", ">"};
+
+	return (unsigned)op < 5 ? n[op] : "?";
+}
+
+/* Wait until the observable satisfies the condition and keeps satisfying it
+ * for the hold window. Returns the time it first held (the recovery point),
+ * or 0 when the timeout passed first. */
+static int64_t wait_until(struct run *r, const struct fp_until *u)
+{
+	int64_t start = fp_mono_ns();
+	int64_t deadline = start + u->timeout_ns;
+	int64_t held_since = 0, last_seen = 0;
+
+	while (!stop_requested) {
+		int64_t at, v = current_lag(r, &at);
+
+		/* Only samples taken after the wait began count: recovery is
+		 * measured from the phase start, never before it. */
+		if (at != last_seen && at >= start && v >= 0) {
+			last_seen = at;
+			if (cmp_holds(u->op, (double)v, u->value)) {
+				if (!held_since)
+					held_since = at;
+				if (at - held_since >= u->hold_ns)
+					return held_since;
+			} else {
+				held_since = 0;
+			}
+		}
+		if (fp_mono_ns() > deadline)
+			return 0;
+		fp_sleep_ns(50 * FP_NS_PER_MS, NULL);
+	}
+	return 0;
+}
+
+/* ---- steps -------------------------------------------------------------- */
+
+static int record_mark(struct run *r, const char *name, struct fp_err *err)
+{
+	struct fp_part_offsets *po;
+	size_t n;
+	int rc;
+
+	if (r->n_marks >= MAX_MARKS)
+		return fp_err_set(err, FP_EINVAL, "too many marks");
+	rc = fp_kafka_watermarks(r->kafka, r->topic, &po, &n, err);
+	if (rc)
+		return rc;
+	/* A mark is where a replay of "everything from here on" starts. */
+	for (size_t i = 0; i < n; i++)
+		po[i].committed = po[i].high;
+	r->mark_parts[r->n_marks] = po;
+	r->marks[r->n_marks].name = name;
+	r->marks[r->n_marks].parts = po;
+	r->marks[r->n_marks].n = n;
+	r->n_marks++;
+	{
+		char detail[1024];
+		size_t len = 0;
+
+		detail[0] = '\0';
+		for (size_t i = 0; i < n && len < sizeof detail; i++)
+			len += (size_t)snprintf(detail + len,
+						sizeof detail - len,
+						"%sp%d@%lld", i ? " " : "",
+						po[i].partition,
+						(long long)po[i].high);
+		timeline(r, "mark", name, "%s", detail);
+	}
+	return FP_OK;
+}
+
+static struct revert_entry *push_revert(struct run *r, const char *as,
+					struct fp_err *err)
+{
+	struct revert_entry *e;
+
+	if (r->n_reverts >= MAX_REVERTS) {
+		fp_err_set(err, FP_EINVAL, "too many faults in place");
+		return NULL;
+	}
+	e = &r->reverts[r->n_reverts++];
+	memset(e, 0, sizeof *e);
+	if (as)
+		snprintf(e->id, sizeof e->id, "%s", as);
+	else
+		snprintf(e->id, sizeof e->id, "fault-%zu", r->n_reverts);
+	return e;
+}
+
+static int run_step(struct run *r, const struct fp_step *s, struct fp_err *err)
+{
+	switch (s->kind) {
+	case FP_STEP_WAIT:
+		timeline(r, "action", "wait", "%lld ms",
+			 (long long)(s->wait_ns / FP_NS_PER_MS));
+		fp_sleep_ns(s->wait_ns, (volatile int *)&stop_requested);
+		return FP_OK;
+	case FP_STEP_ACTION: {
+		const struct fp_action *a = fp_env_action(r->env, s->action);
+		struct revert_entry *e = NULL;
+		struct fp_act_result res;
+		int rc;
+
+		if (s->revert_action) {
+			e = push_revert(r, s->as, err);
+			if (!e)
+				return FP_EINVAL;
+			e->is_action = 1;
+			e->revert_action = fp_env_action(r->env,
+							 s->revert_action);
+			/* Journal before acting: after a crash, cleanup must
+			 * know the revert may be needed. */
+			if (journal_write(r, "apply", e->id, a->name, NULL)) {
+				r->n_reverts--;
+				return fp_err_set(err, FP_EIO,
+						  "cannot write the fault "
+						  "journal '%s'",
+						  r->journal_path);
+			}
+		}
+		rc = fp_action_run(a, &res, err);
+		timeline(r, e ? "fault" : "action", a->name, "%s (%lld ms)",
+			 rc ? err->msg : "ok",
+			 (long long)(res.elapsed_ns / FP_NS_PER_MS));
+		if (e && rc == FP_OK)
+			journal_write(r, "applied", e->id, a->name, NULL);
+		return rc;
+	}
+	case FP_STEP_INJECT: {
+		const struct fp_injector *inj = fp_injector_find(s->injector);
+		struct fp_inject_ctx ctx = {.env = r->env, .kafka = r->kafka,
+					    .marks = r->marks,
+					    .n_marks = r->n_marks};
+		struct revert_entry *e = NULL;
+		char id[64];
+		int rc;
+
+		rc = inj->validate ? inj->validate(&s->with, err) : FP_OK;
+		if (rc)
+			return rc;
+		snprintf(id, sizeof id, "%s", s->as ? s->as : inj->name);
+		if (inj->revert) {
+			e = push_revert(r, s->as, err);
+			if (!e)
+				return FP_EINVAL;
+			e->inj = inj;
+			e->with = &s->with;
+			snprintf(id, sizeof id, "%s", e->id);
+		}
+		if (journal_write(r, "apply", id, inj->name, NULL)) {
+			if (e)
+				r->n_reverts--;
+			return fp_err_set(err, FP_EIO,
+					  "cannot write the fault journal '%s'",
+					  r->journal_path);
+		}
+		rc = inj->apply(&s->with, &ctx, err);
+		if (e)
+			snprintf(e->state, sizeof e->state, "%s", ctx.state);
+		journal_write(r, rc ? "apply_failed" : "applied", id, inj->name,
+			      ctx.state);
+		timeline(r, "fault", inj->name, "%s%s%s",
+			 rc ? "FAILED: " : "", rc ? err->msg : ctx.state,
+			 inj->revert ? "" : " (one-shot)");
+		return rc;
+	}
+	case FP_STEP_REVERT:
+		for (size_t i = r->n_reverts; i-- > 0;)
+			if (strcmp(r->reverts[i].id, s->revert_ref) == 0)
+				return revert_one(r, &r->reverts[i])
+					       ? fp_err_set(err, FP_EBACKEND,
+							    "revert of '%s' "
+							    "failed",
+							    s->revert_ref)
+					       : FP_OK;
+		return fp_err_set(err, FP_EINTERNAL, "nothing to revert for '%s'",
+				  s->revert_ref);
+	}
+	return FP_EINTERNAL;
+}
+
+static int run_phase(struct run *r, size_t pi, struct fp_err *err)
+{
+	const struct fp_phase *ph = &r->sc->phases[pi];
+	struct phase_times *pt = &r->ptimes[pi];
+	int rc = FP_OK;
+
+	pt->start_ns = fp_mono_ns();
+	timeline(r, "phase", ph->id, "start");
+	if (ph->mark) {
+		rc = record_mark(r, ph->mark, err);
+		if (rc)
+			return rc;
+	}
+	if (ph->load) {
+		rc = fp_loadgen_start(r->load, ph->id,
+				      ph->duration_ns ? ph->duration_ns
+						      : FP_NS_PER_S,
+				      err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < ph->n_steps && !stop_requested; i++) {
+		rc = run_step(r, &ph->steps[i], err);
+		if (rc)
+			return rc;
+	}
+	if (ph->duration_ns) {
+		int64_t left = pt->start_ns + ph->duration_ns - fp_mono_ns();
+
+		if (left > 0)
+			fp_sleep_ns(left, (volatile int *)&stop_requested);
+	}
+	if (ph->load) {
+		if (stop_requested)
+			fp_loadgen_stop(r->load);
+		rc = fp_loadgen_wait(r->load, err);
+		if (rc)
+			return rc;
+	}
+	if (ph->has_until && !stop_requested) {
+		pt->reached_ns = wait_until(r, &ph->until);
+		if (pt->reached_ns)
+			timeline(r, "phase", ph->id,
+				 "%s %s %g held %lld ms: reached after %.3f s",
+				 ph->until.observable, cmp_name(ph->until.op),
+				 ph->until.value,
+				 (long long)(ph->until.hold_ns / FP_NS_PER_MS),
+				 (double)(pt->reached_ns - pt->start_ns) / 1e9);
+		else
+			timeline(r, "phase", ph->id,
+				 "%s not reached within %lld s",
+				 ph->until.observable,
+				 (long long)(ph->until.timeout_ns /
+					     FP_NS_PER_S));
+	}
+	pt->end_ns = fp_mono_ns();
+	timeline(r, "phase", ph->id, "end");
+	return FP_OK;
+}
+
+/* ---- judging ------------------------------------------------------------ */
+
+static int load_ledger(struct run *r, char *table, size_t tablesz,
+		       struct fp_err *err)
+{
+	char sql[1024], path[4200];
+	int64_t rows = 0;
+	int rc;
+
+	snprintf(table, tablesz, "\"fpdrill\".\"ledger_%s\"", r->run_id);
+	rc = fp_pg_exec(r->pg, "CREATE SCHEMA IF NOT EXISTS fpdrill", err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 "DROP TABLE IF EXISTS %s; CREATE UNLOGGED TABLE %s (%s)",
+		 table, table, FP_LEDGER_SQL_COLUMNS);
+	rc = fp_pg_exec(r->pg, sql, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", table,
+		 FP_LEDGER_COLUMNS);
+	fp_path_join(path, sizeof path, r->bundle, "ledger.tsv");
+	rc = fp_pg_copy_in(r->pg, sql, path, &rows, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 "CREATE INDEX ON %s (event_id); "
+		 "CREATE INDEX ON %s (topic, partition, kafka_offset); "
+		 "ANALYZE %s",
+		 table, table, table);
+	rc = fp_pg_exec(r->pg, sql, err);
+	timeline(r, "info", "ledger_loaded", "%lld rows", (long long)rows);
+	return rc;
+}
+
+static enum fp_status map_status(enum fp_check_status s)
+{
+	return s == FP_CHECK_PASS ? FP_STATUS_PASS
+	       : s == FP_CHECK_FAIL ? FP_STATUS_FAIL
+				    : FP_STATUS_UNKNOWN;
+}
+
+static int run_checks(struct run *r, struct fp_err *err)
+{
+	char ledger[256], dlog[256], cases[256];
+	const char *obs_cases = fp_kv_get(&r->env->observables, "cases");
+	struct fp_check_ctx ctx = {0};
+	int rc;
+
+	rc = load_ledger(r, ledger, sizeof ledger, err);
+	if (rc)
+		return rc;
+	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
+			  dlog, sizeof dlog);
+	if (obs_cases)
+		fp_pg_quote_ident(obs_cases, cases, sizeof cases);
+	ctx.pg = r->pg;
+	ctx.ledger = ledger;
+	ctx.decision_log = dlog;
+	ctx.cases = obs_cases ? cases : NULL;
+	ctx.platform_run_id = r->platform_run_id;
+	ctx.event_class = r->env->event_class;
+	ctx.traffic_topic = r->topic;
+	for (size_t i = 0; i < r->sc->n_checks; i++) {
+		const struct fp_check *c = &r->sc->checks[i];
+		const struct fp_invariant *inv = fp_invariant_find(c->invariant);
+		struct fp_check_result *res = calloc(1, sizeof *res);
+		struct fp_inv_result *ir;
+		struct fp_err e2 = {0};
+
+		if (!res)
+			return fp_err_set(err, FP_ENOMEM, "check result");
+		ir = fp_report_add_invariant(r->rep, inv->name);
+		rc = inv->check(&ctx, &c->with, res, &e2);
+		if (rc) {
+			/* Could not judge: unknown, with the reason, never pass. */
+			ir->status = FP_STATUS_UNKNOWN;
+			fp_report_set(&ir->observed, "check could not run");
+			fp_report_set(&ir->detail, e2.msg);
+			FP_ERROR("event=check_error invariant=%s err=\"%s\"",
+				 inv->name, e2.msg);
+		} else {
+			ir->status = map_status(res->status);
+			ir->count = res->count;
+			fp_report_set(&ir->observed, res->observed);
+			fp_report_set(&ir->expected, res->expected);
+			if (res->detail[0])
+				fp_report_set(&ir->detail, res->detail);
+			for (size_t k = 0; k < res->n_examples; k++)
+				fp_inv_add_example(ir, res->examples[k]);
+		}
+		FP_INFO("event=invariant name=%s status=%s observed=\"%s\"",
+			inv->name, fp_status_name(ir->status),
+			ir->observed ? ir->observed : "");
+		free(res);
+	}
+	{
+		char sql[512];
+		struct fp_err e3 = {0};
+
+		/* The ledger is in the bundle; the table was only for the
+		 * set algebra and is not kept around. */
+		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", ledger);
+		fp_pg_exec(r->pg, sql, &e3);
+	}
+	return FP_OK;
+}
+
+static void judge_bounds(struct run *r)
+{
+	for (size_t i = 0; i < r->sc->n_bounds; i++) {
+		const struct fp_bound *b = &r->sc->bounds[i];
+		char limit[32], obs[96];
+		int met = -1;
+
+		fp_duration_fmt(b->limit_ns, limit, sizeof limit);
+		snprintf(obs, sizeof obs, "not measured");
+		if (strncmp(b->measure, "phase_duration:", 15) == 0) {
+			for (size_t p = 0; p < r->sc->n_phases; p++) {
+				const struct fp_phase *ph = &r->sc->phases[p];
+				struct phase_times *pt = &r->ptimes[p];
+				int64_t took;
+
+				if (strcmp(ph->id, b->measure + 15) != 0 ||
+				    !pt->start_ns)
+					continue;
+				if (ph->has_until && !pt->reached_ns) {
+					snprintf(obs, sizeof obs,
+						 "not reached within %lld s",
+						 (long long)(ph->until.timeout_ns /
+							     FP_NS_PER_S));
+					met = pt->end_ns ? 0 : -1;
+					break;
+				}
+				took = (ph->has_until ? pt->reached_ns
+						      : pt->end_ns) -
+				       pt->start_ns;
+				fp_duration_fmt(took, obs, sizeof obs);
+				met = took <= b->limit_ns;
+			}
+		}
+		fp_report_add_bound(r->rep, b->name, limit, obs, met);
+	}
+}
+
+/* Fail dominates, then unknown, then pass (DESIGN.md verdicts). */
+static void decide(struct run *r, const struct fp_load_stats *ls)
+{
+	int any_fail = 0, any_unknown = 0;
+	char reason[512] = "";
+
+	for (size_t i = 0; i < r->rep->n_invariants; i++) {
+		if (r->rep->invariants[i].status == FP_STATUS_FAIL && !any_fail) {
+			any_fail = 1;
+			snprintf(reason, sizeof reason, "invariant %s failed: %s",
+				 r->rep->invariants[i].name,
+				 r->rep->invariants[i].observed);
+		}
+		if (r->rep->invariants[i].status == FP_STATUS_UNKNOWN &&
+		    !any_unknown) {
+			any_unknown = 1;
+			if (!any_fail)
+				snprintf(reason, sizeof reason,
+					 "invariant %s could not be judged",
+					 r->rep->invariants[i].name);
+		}
+	}
+	for (size_t i = 0; i < r->rep->n_bounds; i++) {
+		if (r->rep->bounds[i].met == 0 && !any_fail) {
+			any_fail = 1;
+			snprintf(reason, sizeof reason,
+				 "bound %s missed: %s (limit %s)",
+				 r->rep->bounds[i].name,
+				 r->rep->bounds[i].observed,
+				 r->rep->bounds[i].limit);
+		}
+		if (r->rep->bounds[i].met < 0 && !any_unknown && !any_fail) {
+			any_unknown = 1;
+			snprintf(reason, sizeof reason, "bound %s not measured",
+				 r->rep->bounds[i].name);
+		}
+	}
+	/* A run that did not drive the load it promised proves nothing. */
+	if (r->sc->load.enabled && ls->planned > 0 &&
+	    ls->achieved_rate < 0.95 * ls->planned_rate) {
+		if (!any_fail)
+			snprintf(reason, sizeof reason,
+				 "load missed its rate: %.1f/s of %.1f/s planned",
+				 ls->achieved_rate, ls->planned_rate);
+		any_unknown = 1;
+	}
+	if (r->aborted) {
+		r->rep->verdict = FP_VERDICT_ABORTED;
+		r->rep->exit_code = FP_EXIT_ABORTED;
+		fp_report_set(&r->rep->verdict_reason, r->abort_reason);
+	} else if (any_fail) {
+		r->rep->verdict = FP_VERDICT_FAIL;
+		r->rep->exit_code = FP_EXIT_FAIL;
+		fp_report_set(&r->rep->verdict_reason, reason);
+	} else if (any_unknown) {
+		r->rep->verdict = FP_VERDICT_UNKNOWN;
+		r->rep->exit_code = FP_EXIT_UNKNOWN;
+		fp_report_set(&r->rep->verdict_reason, reason);
+	} else {
+		r->rep->verdict = FP_VERDICT_PASS;
+		r->rep->exit_code = FP_EXIT_PASS;
+		fp_report_set(&r->rep->verdict_reason,
+			      "every invariant held and every bound was met");
+	}
+	if (r->revert_failed)
+		r->rep->exit_code = FP_EXIT_CLEANUP;
+}
+
+static void metrics_snapshot(struct run *r, const char *when)
+{
+	json_t *m = json_object_get(r->rep->metrics, when);
+	const char *params[2] = {r->platform_run_id, r->env->event_class};
+	char sql[512], dlog[256];
+	int64_t at, v;
+	struct fp_err err = {0};
+
+	if (!m) {
+		m = json_object();
+		json_object_set_new(r->rep->metrics, when, m);
+	}
+	v = current_lag(r, &at);
+	if (v >= 0)
+		json_object_set_new(m, "decision_group_lag", json_integer(v));
+	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
+			  dlog, sizeof dlog);
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM %s WHERE platform_run_id = $1 AND "
+		 "event_class = $2",
+		 dlog);
+	if (fp_pg_query_i64(r->pg, sql, 2, params, &v, &err) == FP_OK)
+		json_object_set_new(m, "decisions", json_integer(v));
+}
+
+/* ---- setup and teardown ------------------------------------------------- */
+
+static void subst_run_id(const char *in, const char *run_id, char *out,
+			 size_t outsz)
+{
+	const char *p = strstr(in, "${run.id}");
+
+	if (!p)
+		snprintf(out, outsz, "%s", in);
+	else
+		snprintf(out, outsz, "%.*s%s%s", (int)(p - in), in, run_id,
+			 p + 9);
+}
+
+static int connect_target(struct run *r, struct fp_err *err)
+{
+	char *pw = NULL;
+	int rc;
+
+	rc = fp_kafka_new(r->env->kafka_bootstrap, &r->env->kafka_props, 10000,
+			  &r->kafka, err);
+	if (rc)
+		return rc;
+	if (r->env->pg_password_ref) {
+		rc = fp_secret_resolve(r->env->pg_password_ref, r->env->dir,
+				       &pw, err);
+		if (rc)
+			return rc;
+	}
+	rc = fp_pg_connect(r->env->pg_conninfo, pw, &r->pg, err);
+	fp_secret_free(pw);
+	return rc;
+}
+
+static void fill_report_header(struct run *r)
+{
+	struct fp_report *rep = r->rep;
+
+	fp_report_set(&rep->run_id, r->run_id);
+	fp_report_set(&rep->drill_id, r->sc->id);
+	fp_report_set(&rep->drill_title, r->sc->title);
+	fp_report_set(&rep->description, r->sc->description);
+	fp_report_set(&rep->expected, r->sc->expected);
+	fp_report_set(&rep->env_name, r->env->name);
+	fp_report_set(&rep->env_class, fp_env_class_name(r->env->env_class));
+	fp_report_set(&rep->scenario_path, r->sc->path);
+	fp_report_set(&rep->platform_run_id, r->platform_run_id);
+	for (size_t i = 0; i < r->sc->n_claims; i++)
+		fp_report_add_claim(rep, r->sc->claims[i]);
+	for (size_t i = 0; i < r->sc->n_followups; i++)
+		fp_report_add_followup(rep, r->sc->followups[i]);
+	if (!rep->metrics)
+		rep->metrics = json_object();
+}
+
+static int upload(struct run *r, struct fp_run_outcome *out)
+{
+	char *ak = NULL, *sk = NULL, key[1024];
+	struct fp_s3_conf c = {0};
+	struct fp_err err = {0};
+	int rc;
+
+	rc = fp_secret_resolve(r->env->s3_access_key_ref, r->env->dir, &ak,
+			       &err);
+	if (rc == FP_OK)
+		rc = fp_secret_resolve(r->env->s3_secret_key_ref, r->env->dir,
+				       &sk, &err);
+	if (rc == FP_OK) {
+		c.endpoint = r->env->s3_endpoint;
+		c.bucket = r->env->s3_bucket;
+		c.region = r->env->s3_region;
+		c.prefix = r->env->s3_prefix;
+		c.access_key = ak;
+		c.secret_key = sk;
+		fp_s3_bundle_key(&c, r->sc->id, r->rep->started_wall_ns,
+				 r->run_id, key, sizeof key);
+		rc = fp_s3_upload_bundle(&c, r->bundle, key, &err);
+	}
+	fp_secret_free(ak);
+	fp_secret_free(sk);
+	if (rc) {
+		char marker[4200];
+
+		snprintf(out->upload_error, sizeof out->upload_error, "%s",
+			 err.msg);
+		/* The bundle stays; the marker says it still has to go up. */
+		fp_path_join(marker, sizeof marker, r->bundle,
+			     ".upload-pending");
+		fp_write_file_atomic(marker, err.msg, strlen(err.msg), NULL);
+		FP_ERROR("event=upload_failed bundle=%s err=\"%s\"", r->bundle,
+			 err.msg);
+		return rc;
+	}
+	snprintf(out->s3_uri, sizeof out->s3_uri, "s3://%s/%s/manifest.json",
+		 r->env->s3_bucket, key);
+	return FP_OK;
+}
+
+static int finish(struct run *r, struct fp_run_outcome *out)
+{
+	struct fp_err err = {0};
+	char *key = NULL;
+
+	r->rep->ended_wall_ns = fp_wall_ns();
+	if (r->env->signing_key_ref &&
+	    fp_secret_resolve(r->env->signing_key_ref, r->env->dir, &key,
+			      &err)) {
+		FP_WARN("event=signing_key_unavailable err=\"%s\"", err.msg);
+		key = NULL;
+	}
+	if (fp_bundle_write(r->rep, r->bundle, key, &err)) {
+		FP_ERROR("event=bundle_write_failed err=\"%s\"", err.msg);
+		fp_secret_free(key);
+		return FP_EIO;
+	}
+	fp_secret_free(key);
+	snprintf(out->bundle_dir, sizeof out->bundle_dir, "%s", r->bundle);
+	if (r->env->s3_enabled && !r->o->no_upload)
+		upload(r, out);
+	return FP_OK;
+}
+
+int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
+		 struct fp_err *err)
+{
+	struct fp_spec_names names = {fp_run_has_injector, fp_run_has_invariant};
+	struct fp_load_stats ls = {0};
+	struct sigaction sa, old_int, old_term;
+	struct run r;
+	char path[4200], hex[9];
+	int rc, exit_code;
+
+	memset(out, 0, sizeof *out);
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	r.lag = -1;
+	pthread_mutex_init(&r.mu, NULL);
+	stop_requested = 0;
+
+	rc = fp_env_load(o->env_path, &r.env, err);
+	if (rc == FP_OK)
+		rc = fp_scenario_load(o->scenario_path, r.env, o->sets, o->nsets,
+				      &names, &r.sc, err);
+	if (rc) {
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+	r.topic = fp_kv_get(&r.env->observables, "traffic_topic");
+	r.group = fp_kv_get(&r.env->observables, "decision_group");
+	if (!r.topic || !r.group ||
+	    !fp_kv_get(&r.env->observables, "decision_log")) {
+		fp_err_set(err, FP_ESPEC,
+			   "%s: observables traffic_topic, decision_group and "
+			   "decision_log must be bound",
+			   o->env_path);
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+
+	/* Identity: the run id names the bundle and every event of the run. */
+	if (fp_random_hex(hex, 4, err)) {
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+	snprintf(r.run_id, sizeof r.run_id, "%s", hex);
+	snprintf(out->run_id, sizeof out->run_id, "%s", r.run_id);
+	subst_run_id(r.env->platform_run_id, r.run_id, r.platform_run_id,
+		     sizeof r.platform_run_id);
+	r.rep = fp_report_new();
+	r.rep->started_wall_ns = fp_wall_ns();
+	r.t0 = fp_mono_ns();
+	r.ptimes = calloc(r.sc->n_phases, sizeof *r.ptimes);
+	fill_report_header(&r);
+
+	rc = fp_bundle_dir(o->out_dir ? o->out_dir : r.env->out_dir, r.sc->id,
+			   r.rep->started_wall_ns, r.run_id, r.bundle,
+			   sizeof r.bundle, err);
+	if (rc) {
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+	fp_path_join(r.journal_path, sizeof r.journal_path, r.bundle,
+		     "faults.jsonl");
+	r.journal = fopen(r.journal_path, "a");
+	fp_path_join(path, sizeof path, r.bundle, "samples.tsv");
+	r.samples = fopen(path, "w");
+	if (!r.journal || !r.samples) {
+		fp_err_set(err, FP_EIO, "cannot write into bundle '%s': %s",
+			   r.bundle, strerror(errno));
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+	FP_INFO("event=run_start run_id=%s drill=%s env=%s platform_run_id=%s "
+		"bundle=%s",
+		r.run_id, r.sc->id, r.env->name, r.platform_run_id, r.bundle);
+
+	rc = connect_target(&r, err);
+	if (rc) {
+		timeline(&r, "stop", "unreachable", "%s", err->msg);
+		exit_code = rc == FP_EUNREACHABLE ? FP_EXIT_UNREACHABLE
+						  : FP_EXIT_USAGE;
+		r.rep->verdict = FP_VERDICT_UNKNOWN;
+		r.rep->exit_code = exit_code;
+		fp_report_set(&r.rep->verdict_reason, err->msg);
+		finish(&r, out);
+		goto out_free;
+	}
+
+	if (r.sc->load.enabled) {
+		struct fp_load_conf lc = {
+			.spec = &r.sc->load,
+			.url = r.env->ingress_url,
+			.platform_run_id = r.platform_run_id,
+			.scenario_run_id = r.run_id,
+			.event_class = r.env->event_class,
+			.runtime_lane = r.env->runtime_lane,
+			.ledger_path = NULL,
+		};
+		char lpath[4200];
+
+		fp_path_join(lpath, sizeof lpath, r.bundle, "ledger.tsv");
+		lc.ledger_path = lpath;
+		rc = fp_loadgen_new(&lc, &r.load, err);
+		if (rc) {
+			exit_code = FP_EXIT_USAGE;
+			goto out_free;
+		}
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+
+	if (pthread_create(&r.sampler, NULL, sampler_main, &r) == 0)
+		r.sampler_running = 1;
+	fp_sleep_ns(SAMPLE_PERIOD_NS + 50 * FP_NS_PER_MS, NULL);
+	metrics_snapshot(&r, "before");
+
+	for (size_t i = 0; i < r.sc->n_phases; i++) {
+		if (stop_requested)
+			break;
+		rc = run_phase(&r, i, err);
+		if (rc) {
+			r.aborted = 1;
+			snprintf(r.abort_reason, sizeof r.abort_reason,
+				 "phase %s: %s", r.sc->phases[i].id, err->msg);
+			timeline(&r, "stop", "error", "%s", r.abort_reason);
+			break;
+		}
+	}
+	if (stop_requested && !r.aborted) {
+		r.aborted = 1;
+		snprintf(r.abort_reason, sizeof r.abort_reason,
+			 "stopped by a signal");
+		timeline(&r, "stop", "signal", "stop requested");
+	}
+	if (r.load) {
+		struct fp_err e2 = {0};
+
+		if (r.aborted)
+			fp_loadgen_stop(r.load);
+		fp_loadgen_wait(r.load, &e2);
+	}
+	/* Every exit path from here on runs the reverts. */
+	revert_all(&r);
+
+	{
+		json_t *during = json_object();
+
+		json_object_set_new(during, "decision_group_lag_max",
+				    json_integer(r.lag_max));
+		json_object_set_new(r.rep->metrics, "during", during);
+	}
+	if (r.load) {
+		fp_loadgen_stats(r.load, &ls);
+		r.rep->load = fp_loadgen_stats_json(&ls);
+	}
+	if (!r.aborted) {
+		struct fp_err e2 = {0};
+
+		rc = run_checks(&r, &e2);
+		if (rc) {
+			r.aborted = 1;
+			snprintf(r.abort_reason, sizeof r.abort_reason,
+				 "checks could not run: %s", e2.msg);
+		}
+	}
+	metrics_snapshot(&r, "after");
+	judge_bounds(&r);
+	decide(&r, &ls);
+	exit_code = r.rep->exit_code;
+	r.sampler_stop = 1;
+	if (r.sampler_running)
+		pthread_join(r.sampler, NULL);
+	r.sampler_running = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (finish(&r, out) && exit_code == FP_EXIT_PASS)
+		exit_code = FP_EXIT_UNKNOWN;
+	snprintf(out->verdict, sizeof out->verdict, "%s",
+		 fp_verdict_name(r.rep->verdict));
+	if (r.rep->verdict_reason)
+		fp_err_set(err, FP_OK, "%s", r.rep->verdict_reason);
+
+out_free:
+	r.sampler_stop = 1;
+	if (r.sampler_running)
+		pthread_join(r.sampler, NULL);
+	if (r.journal)
+		fclose(r.journal);
+	if (r.samples)
+		fclose(r.samples);
+	fp_loadgen_free(r.load);
+	fp_kafka_free(r.kafka);
+	fp_pg_close(r.pg);
+	for (size_t i = 0; i < r.n_marks; i++)
+		free(r.mark_parts[i]);
+	free(r.ptimes);
+	fp_report_free(r.rep);
+	fp_scenario_free(r.sc);
+	fp_env_free(r.env);
+	pthread_mutex_destroy(&r.mu);
+	out->exit_code = exit_code;
+	return exit_code;
+}
