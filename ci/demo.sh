@@ -11,7 +11,7 @@ BUILD="${FPDRILL_BUILD:-$ROOT/build/release}"
 envs/local/install.sh
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFP_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j2 --target fpdrill
-envs/local/stack up
+FPDRILL_FIX_PERMS=1 envs/local/stack up
 
 printf '\n=== running DR-02 replay integrity on the local stack ===\n'
 set +e

@@ -30,6 +30,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "unit tests"
 ctest --test-dir "$BUILD" -L unit --output-on-failure
 
+# The stack runs PostgreSQL as the postgres user, which must be able to reach
+# the state dir inside this checkout; let the stack add o+x where needed.
+export FPDRILL_FIX_PERMS=1
+
 step "local stack"
 trap 'envs/local/stack down || true' EXIT
 envs/local/stack up
