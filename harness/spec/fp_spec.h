@@ -76,6 +76,50 @@ struct fp_action {
 	struct fp_mark mark;
 };
 
+/*
+ * A sampler turns something observable into a number every sample period:
+ *   kafka_lag  : {group, topic}            total lag of a consumer group
+ *   sql        : {query}                   one number; $1 = platform_run_id,
+ *                                          $2 = event_class (both optional)
+ *   http       : {url, expect, timeout}    1 when the status matches, else 0
+ *                                          (its latency is a second series
+ *                                          "<name>.latency_ms")
+ *   prometheus : {url, metric}             value of one sample; metric is a
+ *                                          name with optional {label="v",...}
+ *                                          matcher; summed over matches
+ * The implicit sampler "decision_group_lag" (kafka_lag over the
+ * decision_group and traffic_topic observables) always exists.
+ */
+enum fp_sampler_kind {
+	FP_SAMPLER_KAFKA_LAG,
+	FP_SAMPLER_SQL,
+	FP_SAMPLER_HTTP,
+	FP_SAMPLER_PROMETHEUS,
+};
+
+struct fp_sampler {
+	char *name;
+	enum fp_sampler_kind kind;
+	char *group;          /* kafka_lag */
+	char *topic;          /* kafka_lag */
+	char *query;          /* sql */
+	char *url;            /* http, prometheus */
+	char *metric;         /* prometheus */
+	int expect_status;    /* http, default 200 */
+	int64_t timeout_ns;   /* http, prometheus; default 2s */
+	struct fp_mark mark;
+};
+
+/* Blast-radius limits and the production guard (env profile "safety:"). */
+struct fp_safety {
+	char **allow_scenarios;      /* scenario ids allowed on this profile */
+	size_t n_allow_scenarios;
+	double max_rate;             /* events/s incl. bursts; 0 = no limit */
+	int64_t max_duration_ns;     /* whole run; 0 = no limit */
+	double max_partition_share;  /* (0,1]; 0 = no limit */
+	double max_instance_share;   /* (0,1]; 0 = no limit */
+};
+
 struct fp_env {
 	char *path;                  /* as given */
 	char *dir;                   /* directory of path; base for relative paths */
@@ -109,6 +153,11 @@ struct fp_env {
 	 * ${env:KEY} here and in scenarios loaded against this profile; the
 	 * process environment overrides them. */
 	struct fp_kvlist env_vars;
+	/* samplers: named time series sampled during every run (v1.1) */
+	struct fp_sampler *samplers;
+	size_t n_samplers;
+	int64_t sample_every_ns;     /* samplers.every, default 250ms, 50ms..10s */
+	struct fp_safety safety;
 };
 
 /* @returns the action bound to name, or NULL; borrowed from env. */
@@ -123,6 +172,36 @@ enum fp_channel {
 	FP_CHANNEL_KAFKA,
 };
 
+/* Kinds of events a load can send; the ledger's "expect" column names them. */
+#define FP_EVENT_KIND_MAP(XX)                                             \
+	XX(VALID, "valid")                   /* schema 1.0, decided */       \
+	XX(COMPATIBLE, "compatible")         /* schema 1.1 + optional field, decided */ \
+	XX(MISSING_FIELD, "missing_field")   /* quarantined */               \
+	XX(WRONG_TYPE, "wrong_type")         /* quarantined */               \
+	XX(UNSUPPORTED_VERSION, "unsupported_version") /* quarantined */     \
+	XX(MALFORMED_JSON, "malformed_json") /* quarantined */               \
+	XX(OVERSIZE, "oversize")             /* > 1 MiB body: 413 */         \
+	XX(HASH_CONFLICT, "hash_conflict")   /* same identity, other payload: 409 */
+
+enum fp_event_kind {
+#define FP_EVENT_KIND_ENUM(sym, name) FP_EVENT_##sym,
+	FP_EVENT_KIND_MAP(FP_EVENT_KIND_ENUM)
+#undef FP_EVENT_KIND_ENUM
+	FP_EVENT_KIND_COUNT
+};
+
+/* @returns "valid", "missing_field", ... */
+const char *fp_event_kind_name(enum fp_event_kind k);
+
+/* A burst multiplies the arrival rate for a while (seed 000 A.3.2). */
+struct fp_burst {
+	int64_t at_ns;            /* offset from the load phase start */
+	int64_t duration_ns;
+	double multiplier;        /* > 0 */
+	int ramp;                 /* 0 step, 1 linear ramp up and down */
+	int64_t ramp_ns;          /* ramp time when ramp (default duration/4) */
+};
+
 struct fp_load_spec {
 	int enabled;              /* a load: block was given */
 	enum fp_channel channel;  /* default http */
@@ -134,6 +213,18 @@ struct fp_load_spec {
 	int64_t retry_delay_ns;   /* delay of the re-send after the original completed, default 200ms */
 	double high_value_share;  /* share of events with high amounts (cases), default 0.1 */
 	int64_t timeout_ns;       /* per-request timeout, default 10s */
+	/* ramp: linear arrival rate from ramp_from to ramp_to over
+	 * ramp_over_ns from each load phase's start, then ramp_to (v1.1);
+	 * ramp_over_ns == 0 means no ramp (constant rate). */
+	double ramp_from;
+	double ramp_to;
+	int64_t ramp_over_ns;
+	struct fp_burst *bursts;
+	size_t n_bursts;
+	/* event mix: shares per kind, normalised to sum 1 by the loader;
+	 * default {valid: 1} */
+	double mix[FP_EVENT_KIND_COUNT];
+	char *kafka_topic;        /* channel kafka: topic to produce to */
 };
 
 enum fp_step_kind {
@@ -184,10 +275,35 @@ struct fp_check {
 	struct fp_mark mark;
 };
 
+enum fp_bound_kind {
+	FP_BOUND_MEASURE,     /* measure: "phase_duration:<phase>" */
+	FP_BOUND_RECOVERY,    /* recovery: {observable, op, value, hold, after} */
+	FP_BOUND_LATENCY,     /* latency: {percentile, of: corrected|service} */
+};
+
 struct fp_bound {
 	char *name;
-	char *measure;        /* e.g. "phase_duration:drain" */
+	enum fp_bound_kind kind;
+	char *measure;        /* MEASURE: e.g. "phase_duration:drain" */
+	/* RECOVERY: first time after "after" at which observable op value
+	 * holds and keeps holding for hold; "after" is "phase:<id>" (that
+	 * phase's start) or "revert:<as-id>" (when that fault was reverted) */
+	struct fp_until recovery;   /* timeout_ns unused */
+	char *after;
+	/* LATENCY */
+	double percentile;    /* (0,100] */
+	int service_time;     /* 0 corrected (from intended), 1 service */
 	int64_t limit_ns;
+	struct fp_mark mark;
+};
+
+/* Abort, revert and exit 4 when observable op value holds for for_ns. */
+struct fp_stop_condition {
+	char *text;           /* as written, for the report */
+	char *observable;
+	enum fp_cmp op;
+	double value;
+	int64_t for_ns;       /* default 0: at the first sample */
 	struct fp_mark mark;
 };
 
@@ -209,6 +325,8 @@ struct fp_scenario {
 	size_t n_checks;
 	struct fp_bound *bounds;
 	size_t n_bounds;
+	struct fp_stop_condition *stop_conditions;
+	size_t n_stop_conditions;
 	char **followups;
 	size_t n_followups;
 };
