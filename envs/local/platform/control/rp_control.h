@@ -70,6 +70,14 @@ int rp_ctl_posture(struct rp_ctl *c, const char *kind, const char *severity,
 		   const char *reason, const char *action,
 		   const char *model_version, const char *details_json);
 
+/*
+ * @brief Make the last known good version active again (registry.c); used by
+ *        POST /rollback and by the drift monitor's rollback mitigation.
+ * @returns 0, or -1 with a reason in err.
+ */
+int rp_registry_rollback(struct rp_ctl *c, const char *actor,
+			 const char *reason, char *err, size_t errsz);
+
 /* The modules, defined in their own files. */
 extern const struct rp_module rp_module_registry;  /* registry.c: models, promote, rollback */
 extern const struct rp_module rp_module_audit;     /* audit.c */
