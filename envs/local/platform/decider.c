@@ -1,18 +1,24 @@
-/* rp-decider: the reference platform's decision service (contract sections 2-4). It consumes
- * the traffic topic in group fp-decision, writes one decision per dedupe tuple and at most one
- * case per event, each record in one PostgreSQL transaction, and commits the Kafka offset only
- * after that transaction committed, so origin_offset is the evidence boundary a drill can trust.
- * A small control server lets a drill pause (leave the group) and resume the consumer. The
- * dedupe-off and case-dup defects remove exactly one guard each so drills can be seen to fail. */
+/* rp-decider: the reference platform's decision service (contract sections 2-4 and 8). It
+ * consumes the traffic topic in group fp-decision, scores each event with the model the registry
+ * says is active (platform.active_model, re-read every 500 ms) over event features plus the
+ * online feature from Redis, and walks the degrade ladder when the feature store is slow, down
+ * or serves values outside the model's feature contract, or when fp:ctl:degrade orders it. It
+ * writes one decision per dedupe tuple and at most one case per event, each record in one
+ * PostgreSQL transaction, and commits the Kafka offset only after that transaction committed, so
+ * origin_offset is the evidence boundary a drill can trust. A small HTTP server serves /health,
+ * /metrics and the pause/resume controls. Each planted defect removes exactly one safeguard so
+ * the drill that claims to catch it can be seen to fail. */
 #include "rp_core.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <hiredis.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,15 +27,42 @@
 #include <time.h>
 
 #define RP_CONTROL_WAIT_S 15
+/* "at least once a second" for the active model and fp:ctl:degrade; twice gives margin. */
+#define RP_REFRESH_MS 500
+#define RP_LAG_EVERY_S 1.0
+#define RP_SLOW_DRAIN_MS 20 /* the slow-drain defect's per-record sleep */
+/* After a failed feature-store connect, answer from that failure for this long instead of
+ * paying a connect attempt per decision while the store is away. */
+#define RP_FEAT_RECONNECT_MS 250
 #define RP_PG_CONNECT_BUDGET_S 30
 #define RP_STATS_EVERY_S 10
 #define RP_SCHEMA_LOCK_KEY 74551201 /* pg_advisory_lock key: serialises concurrent DDL */
 
+/* Error kinds of rp_errors_total; fixed so the metric's label set is stable. */
+typedef enum {
+  ERR_DB_WRITE,          /* a decision transaction failed (it is retried) */
+  ERR_DECISION_DROPPED,  /* commit-before-write: a failed write was given up */
+  ERR_FEATURES_TIMEOUT,
+  ERR_FEATURES_UNAVAILABLE,
+  ERR_UNDECIDABLE,       /* a record that is not a valid event */
+  ERR_MODEL_REFRESH,     /* the active model could not be read or parsed */
+  ERR_OFFSET_COMMIT,
+  ERR_KAFKA,             /* consumer errors reported by poll */
+  ERR_COUNT
+} err_kind;
+static const char *const err_names[ERR_COUNT] = {
+    "db_write", "decision_dropped", "features_timeout", "features_unavailable",
+    "undecidable", "model_refresh", "offset_commit", "kafka"};
+
+static const char *const outcome_names[3] = {"approve", "review", "decline"};
+
 static struct {
   const char *pg_conninfo;
   const char *kafka;
+  char redis_host[256];
+  int redis_port;
+  double feature_budget_ms;
   rp_defect defect;
-  rp_model model;
   sigset_t sigs;
   PGconn *pg; /* owned by the consumer thread after startup */
 
@@ -37,10 +70,37 @@ static struct {
   pthread_cond_t cv;
   bool want_paused, paused, subscribed, stopping;
   unsigned long long processed;
+  atomic_bool slow_drain; /* slow-drain defect: set by the first resume */
 
-  /* stats, consumer thread only */
+  /* What the refresher last read; guarded by model_mu, copied per decision. */
+  pthread_mutex_t model_mu;
+  rp_model model;
+  char ctl_degrade[128]; /* fp:ctl:degrade, "" when unset */
+
+  /* Metrics; guarded by met_mu. */
+  pthread_mutex_t met_mu;
+  rp_hist latency;
+  unsigned long long decisions[3], degraded_decisions, errors[ERR_COUNT];
+  long long consumer_lag;
+  int degraded_gauge; /* 1 while the last decision was flagged degraded */
+
+  /* consumer thread only */
+  char posture[128]; /* flagged degrade reason in force, "" = normal */
+  redisContext *feat;
+  double feat_fail_at;
+  rp_feat_status feat_fail_status;
   unsigned long long new_decisions, guard_hits, cases_opened, case_guard_hits, undecidable;
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER,
+       .model_mu = PTHREAD_MUTEX_INITIALIZER,
+       .met_mu = PTHREAD_MUTEX_INITIALIZER,
+       .feature_budget_ms = 20};
+
+static void count_error(err_kind k) {
+  pthread_mutex_lock(&g.met_mu);
+  g.errors[k]++;
+  pthread_mutex_unlock(&g.met_mu);
+}
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -143,6 +203,14 @@ static const char *const schema_sql[] = {
     " ON platform.decision_log FOR EACH ROW EXECUTE FUNCTION platform.rp_append_only()",
     "CREATE OR REPLACE TRIGGER cases_append_only BEFORE UPDATE OR DELETE"
     " ON platform.cases FOR EACH ROW EXECUTE FUNCTION platform.rp_append_only()",
+    /* Part 2 columns; ADD ... IF NOT EXISTS upgrades a database created by an older decider. */
+    "ALTER TABLE platform.decision_log ADD COLUMN IF NOT EXISTS features jsonb",
+    "ALTER TABLE platform.decision_log ADD COLUMN IF NOT EXISTS decision_latency_ms"
+    " double precision",
+    /* Shared with rp-control: the DDL is the contract's, character for character. */
+    "CREATE TABLE IF NOT EXISTS platform.posture_events (posture_id bigserial PRIMARY KEY,"
+    " kind text NOT NULL, severity text NOT NULL, reason text, action text, model_version text,"
+    " details jsonb, at timestamptz NOT NULL DEFAULT clock_timestamp())",
 };
 
 static bool ensure_schema(void) {
@@ -167,7 +235,16 @@ typedef struct {
   char *payload_hash, *traceparent, *scenario_run_id, *phase_id, *runtime_lane;
   char trace_id[33];
   bool has_trace;
-  double score;
+  /* the decision, fixed once so every retry writes the same row */
+  double score, latency_ms;
+  char model_version[160], bundle_digest[80];
+  rp_degrade_out dg;
+  char reason[128]; /* copy of dg.reason: the control key's value may change meanwhile */
+  char *features_json;
+  /* the posture row this decision carries, if its state differs from the one in force */
+  bool posture_due;
+  const char *posture_kind, *posture_action;
+  char posture_prev[128];
 } rp_record;
 
 static char *hdr_dup(rd_kafka_headers_t *h, const char *name) {
@@ -191,6 +268,7 @@ static void record_free(rp_record *r) {
   free(r->scenario_run_id);
   free(r->phase_id);
   free(r->runtime_lane);
+  free(r->features_json);
 }
 
 /* Correlation comes from the record headers (what the ingress stamped), falling back to the
@@ -221,8 +299,126 @@ static bool record_load(const rd_kafka_message_t *m, rp_record *r) {
   if (!(r->phase_id = hdr_dup(h, "phase_id"))) r->phase_id = dup_or_null(r->ev.phase_id);
   if (!(r->runtime_lane = hdr_dup(h, "runtime_lane")))
     r->runtime_lane = dup_or_null(r->ev.runtime_lane);
-  r->score = rp_model_score(&g.model, r->ev.payload);
   return true;
+}
+
+/* ---- online features ------------------------------------------------------------------ */
+
+static void feat_drop(void) {
+  if (g.feat) redisFree(g.feat);
+  g.feat = NULL;
+}
+
+/* A hiredis I/O error after its socket timeout (SO_RCVTIMEO = the budget) surfaces as EAGAIN;
+ * a connect that ran out of time as ETIMEDOUT or EINPROGRESS. Elapsed time settles the rest. */
+static rp_feat_status classify_io(int err, double elapsed_ms) {
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT || err == EINPROGRESS ||
+      elapsed_ms >= g.feature_budget_ms)
+    return RP_FEAT_TIMEOUT;
+  return RP_FEAT_UNAVAILABLE;
+}
+
+/* Reads fp:feat:<account> txn_count_24h within the budget. The connection and the reply wait
+ * share one budget: the socket timeouts are the budget itself, and whatever answers later than
+ * it is reported as a timeout by the caller's elapsed-time check. */
+static rp_feat_status fetch_txn_count(const char *account, double *value) {
+  double now = rp_mono_s();
+  if (!g.feat && g.feat_fail_at > 0 && (now - g.feat_fail_at) * 1000.0 < RP_FEAT_RECONNECT_MS)
+    return g.feat_fail_status;
+  long budget_us = (long)(g.feature_budget_ms * 1000.0);
+  struct timeval tv = {budget_us / 1000000, budget_us % 1000000};
+  if (!g.feat) {
+    double t0 = rp_mono_s();
+    errno = 0;
+    redisContext *c = redisConnectWithTimeout(g.redis_host, g.redis_port, tv);
+    int e = errno;
+    if (!c || c->err) {
+      g.feat_fail_at = rp_mono_s();
+      g.feat_fail_status = c ? classify_io(e, (g.feat_fail_at - t0) * 1000.0) : RP_FEAT_UNAVAILABLE;
+      if (c) redisFree(c);
+      return g.feat_fail_status;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+      redisFree(c);
+      g.feat_fail_at = rp_mono_s();
+      return g.feat_fail_status = RP_FEAT_UNAVAILABLE;
+    }
+    g.feat = c;
+    g.feat_fail_at = 0;
+  }
+  double t0 = rp_mono_s();
+  errno = 0;
+  redisReply *r = redisCommand(g.feat, "HGET fp:feat:%s txn_count_24h", account);
+  int e = errno;
+  if (!r) { /* the context is dead after any I/O error (hiredis 0.14): reconnect next time */
+    rp_feat_status st = classify_io(e, (rp_mono_s() - t0) * 1000.0);
+    feat_drop();
+    return st;
+  }
+  rp_feat_status st;
+  if (r->type == REDIS_REPLY_NIL) {
+    *value = 0;
+    st = RP_FEAT_MISSING;
+  } else if (r->type == REDIS_REPLY_STRING) {
+    char *end;
+    *value = strtod(r->str, &end);
+    /* an unparsable value is a broken store, not a value to score */
+    st = end != r->str && *end == '\0' && !isnan(*value) ? RP_FEAT_OK : RP_FEAT_UNAVAILABLE;
+    if (st != RP_FEAT_OK) rp_log("warn", "msg=feature_unparsable account_id=%s", account);
+  } else {
+    st = RP_FEAT_UNAVAILABLE; /* an error reply (LOADING, OOM, ...) */
+  }
+  freeReplyObject(r);
+  return st;
+}
+
+/* Takes the decision for a loaded record: features, ladder, model, score, posture change. It
+ * runs once per record, before the first write attempt, so retries write the same decision. */
+static void decide(rp_record *r, double t0) {
+  rp_model m;
+  char ctl[sizeof g.ctl_degrade];
+  pthread_mutex_lock(&g.model_mu);
+  m = g.model;
+  memcpy(ctl, g.ctl_degrade, sizeof ctl);
+  pthread_mutex_unlock(&g.model_mu);
+
+  rp_features f;
+  rp_features_from_payload(r->ev.payload, &f);
+  double v = 0, ft0 = rp_mono_s();
+  rp_feat_status fs = fetch_txn_count(r->ev.account_id, &v);
+  double fms = (rp_mono_s() - ft0) * 1000.0;
+  if (fs == RP_FEAT_OK || fs == RP_FEAT_MISSING) {
+    f.x[RP_F_TXN_COUNT_24H] = v;
+    f.present[RP_F_TXN_COUNT_24H] = fms <= g.feature_budget_ms; /* late: not served */
+  }
+  if (fs == RP_FEAT_TIMEOUT || (fs <= RP_FEAT_MISSING && fms > g.feature_budget_ms))
+    count_error(ERR_FEATURES_TIMEOUT);
+  else if (fs == RP_FEAT_UNAVAILABLE)
+    count_error(ERR_FEATURES_UNAVAILABLE);
+  int viol = rp_contract_check(&m, &f);
+  rp_degrade_in in = {ctl[0] ? ctl : NULL, fs, fms, g.feature_budget_ms, viol >= 0, g.defect};
+  r->dg = rp_degrade_decide(&in);
+  if (viol >= 0 && r->dg.reason && strcmp(r->dg.reason, "feature_contract_violation") == 0)
+    rp_log("warn", "msg=feature_contract_violation feature=%s value=%g model_version=%s "
+           "partition=%d offset=%lld", rp_feature_names[viol], f.x[viol], m.version,
+           (int)r->partition, (long long)r->offset);
+  snprintf(r->reason, sizeof r->reason, "%s", r->dg.reason ? r->dg.reason : "");
+  r->dg.reason = r->dg.reason ? r->reason : NULL;
+  r->score = rp_model_score(&m, &f, r->dg.fallback);
+  snprintf(r->model_version, sizeof r->model_version, "%s%s", m.version,
+           r->dg.fallback ? "+fallback" : "");
+  snprintf(r->bundle_digest, sizeof r->bundle_digest, "%s", m.bundle_digest);
+  json_t *fj = rp_features_json(&f);
+  r->features_json = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
+  json_decref(fj);
+  /* extra_latency_ms is how a "slower model" is modelled: it costs every decision */
+  if (m.extra_latency_ms > 0) sleep_ms(m.extra_latency_ms);
+  r->latency_ms = (rp_mono_s() - t0) * 1000.0;
+
+  const char *next = r->dg.flagged ? r->reason : NULL;
+  r->posture_due = rp_posture_change(g.posture[0] ? g.posture : NULL, next, &r->posture_kind,
+                                     &r->posture_action);
+  snprintf(r->posture_prev, sizeof r->posture_prev, "%s", g.posture);
 }
 
 typedef struct {
@@ -279,22 +475,25 @@ static bool decide_tx(const rp_record *r, rp_tx_outcome *out) {
     }
   }
   if (is_new) {
-    char part[16], off[24], score[40];
+    char part[16], off[24], score[40], lat[40];
     snprintf(part, sizeof part, "%d", (int)r->partition);
     snprintf(off, sizeof off, "%lld", (long long)r->offset);
     snprintf(score, sizeof score, "%.17g", r->score);
+    snprintf(lat, sizeof lat, "%.6f", r->latency_ms);
     const char *p[] = {e->platform_run_id, e->event_class, e->event_id, r->payload_hash,
-                       r->topic, part, off, g.model.version, g.model.bundle_digest, score,
+                       r->topic, part, off, r->model_version, r->bundle_digest, score,
                        rp_model_outcome(r->score), r->has_trace ? r->trace_id : NULL,
-                       r->scenario_run_id, r->phase_id, r->runtime_lane};
+                       r->scenario_run_id, r->phase_id, r->runtime_lane,
+                       r->dg.flagged ? "true" : "false", r->dg.reason, r->features_json, lat};
     if (!(res = q("decision_log",
                   "INSERT INTO platform.decision_log (platform_run_id, event_class, event_id,"
                   " payload_hash, origin_topic, origin_partition, origin_offset, model_version,"
                   " bundle_digest, degraded, degrade_reason, score, outcome, decided_at,"
-                  " trace_id, scenario_run_id, phase_id, runtime_lane) VALUES ($1, $2, $3, $4,"
-                  " $5, $6::integer, $7::bigint, $8, $9, false, NULL, $10::double precision,"
-                  " $11, clock_timestamp(), $12, $13, $14, $15) RETURNING decision_id",
-                  15, p)))
+                  " trace_id, scenario_run_id, phase_id, runtime_lane, features,"
+                  " decision_latency_ms) VALUES ($1, $2, $3, $4, $5, $6::integer, $7::bigint,"
+                  " $8, $9, $16::boolean, $17, $10::double precision, $11, clock_timestamp(),"
+                  " $12, $13, $14, $15, $18::jsonb, $19::double precision) RETURNING decision_id",
+                  19, p)))
       goto fail;
     snprintf(decision_id, sizeof decision_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -351,6 +550,28 @@ static bool decide_tx(const rp_record *r, rp_tx_outcome *out) {
       }
     }
   }
+  /* The posture change rides in the transaction of the first decision taken in the new state,
+   * so the posture log and the decision log can never disagree about when it happened. */
+  if (r->posture_due && out->new_decision) {
+    json_t *d = json_pack("{s:s,s:s?,s:s?,s:s,s:i,s:I}", "transition", r->posture_action,
+                          "previous_reason", r->posture_prev[0] ? r->posture_prev : NULL,
+                          "reason", r->dg.reason, "model_version", r->model_version,
+                          "origin_partition", (int)r->partition, "origin_offset",
+                          (json_int_t)r->offset);
+    char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    bool enter = strcmp(r->posture_action, "enter") == 0;
+    const char *pp[] = {r->posture_kind, enter ? "warning" : "info",
+                        enter ? r->dg.reason : r->posture_prev, r->posture_action,
+                        r->model_version, ds};
+    res = q("posture_event",
+            "INSERT INTO platform.posture_events (kind, severity, reason, action, model_version,"
+            " details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            6, pp);
+    free(ds);
+    if (!res) goto fail;
+    PQclear(res);
+  }
   if (!(res = q("commit", "COMMIT", 0, NULL))) goto fail;
   PQclear(res);
   return true;
@@ -373,22 +594,76 @@ static bool should_yield(void) {
 
 typedef enum { REC_DONE, REC_ABANDONED } rec_result;
 
+static void commit_offset(rd_kafka_t *rk, const rd_kafka_message_t *m, bool sync) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+      m->offset + 1;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_store(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) rp_log("warn", "msg=offset_store_failed err=%s", rd_kafka_err2name(e));
+  e = rd_kafka_commit_message(rk, m, sync ? 0 : 1);
+  if (e) {
+    rp_log("warn", "msg=offset_commit_failed err=%s", rd_kafka_err2name(e));
+    count_error(ERR_OFFSET_COMMIT);
+  }
+}
+
+/* Bookkeeping after a decision transaction committed: counters, the histogram, and the posture
+ * state the next decision is compared with. */
+static void account(const rp_record *r, const rp_tx_outcome *o) {
+  g.new_decisions += o->new_decision;
+  g.guard_hits += !o->new_decision;
+  g.cases_opened += o->new_case;
+  g.case_guard_hits += o->case_guard_hit;
+  if (!o->new_decision) return;
+  if (r->posture_due) {
+    rp_log("info", "msg=posture_change kind=%s action=%s reason=%s previous=%s", r->posture_kind,
+           r->posture_action, r->dg.reason ? r->dg.reason : "-",
+           r->posture_prev[0] ? r->posture_prev : "-");
+    snprintf(g.posture, sizeof g.posture, "%s", r->dg.flagged ? r->reason : "");
+  }
+  const char *oc = rp_model_outcome(r->score);
+  pthread_mutex_lock(&g.met_mu);
+  for (int i = 0; i < 3; i++)
+    if (strcmp(oc, outcome_names[i]) == 0) g.decisions[i]++;
+  g.degraded_decisions += r->dg.flagged;
+  g.degraded_gauge = g.posture[0] != '\0';
+  rp_hist_observe(&g.latency, r->latency_ms / 1000.0);
+  pthread_mutex_unlock(&g.met_mu);
+}
+
 /* Fail closed: a record is retried until its transaction commits. Only a pause or shutdown
- * interrupts the retries, and then its offset stays uncommitted, so the record is read again. */
+ * interrupts the retries, and then its offset stays uncommitted, so the record is read again.
+ * The commit-before-write defect inverts this: the offset is committed first and a failed
+ * write is dropped, which is exactly the loss a DB-outage drill must detect. */
 static rec_result handle_record(rd_kafka_t *rk, rd_kafka_message_t *m) {
+  double t0 = rp_mono_s();
+  if (atomic_load(&g.slow_drain)) sleep_ms(RP_SLOW_DRAIN_MS); /* planted: slow-drain */
   rp_record r;
   bool decidable = record_load(m, &r);
+  if (decidable) decide(&r, t0);
+  else {
+    g.undecidable++;
+    count_error(ERR_UNDECIDABLE);
+  }
+  bool early = g.defect == RP_DEFECT_COMMIT_BEFORE_WRITE;
+  if (early) commit_offset(rk, m, true);
   long backoff = 200;
   while (decidable) {
     rp_tx_outcome o;
     if (pg_connect() && decide_tx(&r, &o)) {
-      g.new_decisions += o.new_decision;
-      g.guard_hits += !o.new_decision;
-      g.cases_opened += o.new_case;
-      g.case_guard_hits += o.case_guard_hit;
+      account(&r, &o);
       break;
     }
+    count_error(ERR_DB_WRITE);
     if (g.pg && PQstatus(g.pg) != CONNECTION_OK) pg_drop();
+    if (early) {
+      rp_log("error", "msg=decision_dropped partition=%d offset=%lld event_id=%s "
+             "why=write_failed_after_commit", (int)m->partition, (long long)m->offset,
+             r.ev.event_id);
+      count_error(ERR_DECISION_DROPPED);
+      break;
+    }
     if (should_yield()) {
       rp_log("warn", "msg=record_abandoned partition=%d offset=%lld why=pause_or_stop",
              (int)m->partition, (long long)m->offset);
@@ -401,20 +676,51 @@ static rec_result handle_record(rd_kafka_t *rk, rd_kafka_message_t *m) {
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
   }
   if (decidable) record_free(&r);
-  else g.undecidable++;
-
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-      m->offset + 1;
-  rd_kafka_resp_err_t e = rd_kafka_offsets_store(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  if (e) rp_log("warn", "msg=offset_store_failed err=%s", rd_kafka_err2name(e));
-  e = rd_kafka_commit_message(rk, m, 1);
-  if (e) rp_log("warn", "msg=offset_commit_failed err=%s", rd_kafka_err2name(e));
+  if (!early) commit_offset(rk, m, false);
   pthread_mutex_lock(&g.mu);
   g.processed++;
   pthread_mutex_unlock(&g.mu);
   return REC_DONE;
+}
+
+/* rp_consumer_lag: high watermark minus position, summed over the assigned partitions. The
+ * high watermark comes from the fetcher's cache (no round trip); only a partition with no
+ * cached value yet is asked for it, with a short timeout. A partition not consumed since the
+ * assignment counts from its committed offset. */
+static void lag_update(rd_kafka_t *rk) {
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a) return;
+  long long lag = 0;
+  if (a->cnt > 0) {
+    rd_kafka_position(rk, a);
+    bool need_committed = false;
+    for (int i = 0; i < a->cnt; i++) need_committed |= a->elems[i].offset < 0;
+    rd_kafka_topic_partition_list_t *c = NULL;
+    if (need_committed) {
+      c = rd_kafka_topic_partition_list_copy(a);
+      if (rd_kafka_committed(rk, c, 500) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(c);
+        c = NULL;
+      }
+    }
+    for (int i = 0; i < a->cnt; i++) {
+      const rd_kafka_topic_partition_t *p = &a->elems[i];
+      int64_t lo = -1, hi = -1;
+      if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) ||
+          hi < 0 || lo < 0)
+        if (rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, 200))
+          continue;
+      int64_t pos = p->offset;
+      if (pos < 0 && c) pos = c->elems[i].offset;
+      if (pos < 0) pos = lo; /* auto.offset.reset=earliest */
+      if (hi > pos) lag += hi - pos;
+    }
+    if (c) rd_kafka_topic_partition_list_destroy(c);
+  }
+  rd_kafka_topic_partition_list_destroy(a);
+  pthread_mutex_lock(&g.met_mu);
+  g.consumer_lag = lag;
+  pthread_mutex_unlock(&g.met_mu);
 }
 
 /* ---- consumer lifecycle --------------------------------------------------------------- */
@@ -528,6 +834,7 @@ static void set_state(bool paused, bool subscribed) {
 
 static void *consumer_main(void *arg) {
   rd_kafka_t *rk = NULL;
+  double last_lag = 0;
   time_t last_stats = time(NULL);
   unsigned long long last_proc = 0;
   long err_logged = 0;
@@ -560,9 +867,14 @@ static void *consumer_main(void *arg) {
       continue;
     }
     stats_maybe(&last_stats, &last_proc);
+    if (rp_mono_s() - last_lag >= RP_LAG_EVERY_S) {
+      lag_update(rk);
+      last_lag = rp_mono_s();
+    }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
     if (!m) continue;
     if (m->err) {
+      count_error(ERR_KAFKA);
       /* Transient broker errors repeat every poll while the broker is away; log a sample. */
       if (err_logged++ % 50 == 0)
         rp_log("warn", "msg=consumer_error err=%s detail=\"%s\"", rd_kafka_err2name(m->err),
@@ -576,6 +888,174 @@ static void *consumer_main(void *arg) {
   }
   if (rk) consumer_stop(rk);
   set_state(true, false);
+  return NULL;
+}
+
+/* ---- refresher: the active model and the degrade control key ------------------------ */
+
+/* Its own connections: a slow registry query or a Redis hiccup here must never stall the
+ * decision path, and the decision path's connections are owned by the consumer thread. */
+static PGconn *ref_pg;
+static redisContext *ref_redis;
+
+static PGconn *ref_pg_get(void) {
+  if (ref_pg && PQstatus(ref_pg) == CONNECTION_OK) return ref_pg;
+  if (ref_pg) PQfinish(ref_pg);
+  const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
+  const char *vals[] = {g.pg_conninfo, "rp-decider-refresh", "2", "-c statement_timeout=2000",
+                        NULL};
+  ref_pg = PQconnectdbParams(keys, vals, 1);
+  if (PQstatus(ref_pg) != CONNECTION_OK) {
+    PQfinish(ref_pg);
+    ref_pg = NULL;
+    return NULL;
+  }
+  PQsetNoticeProcessor(ref_pg, on_pg_notice, NULL);
+  return ref_pg;
+}
+
+static bool sqlstate_is(const PGresult *r, const char *code) {
+  const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return st && strcmp(st, code) == 0;
+}
+
+/* Logs a refresh problem once per distinct message, not twice a second while it lasts. */
+static void refresh_problem(const char *what, const char *detail) {
+  static char last[256];
+  char line[256];
+  snprintf(line, sizeof line, "%s: %.*s", what, (int)strcspn(detail, "\n"), detail);
+  if (strcmp(line, last) == 0) return;
+  snprintf(last, sizeof last, "%s", line);
+  rp_log("warn", "msg=model_refresh_problem detail=\"%s\"", line);
+  count_error(ERR_MODEL_REFRESH);
+}
+
+/* Fills *m with the model to serve. False means PostgreSQL could not answer: keep the model in
+ * force rather than flapping to the built-in one during a database outage. A registry that
+ * does not exist yet (undefined_table) or has no active version is an answer: the built-in. */
+static bool read_active_model(PGconn *c, rp_model *m) {
+  PGresult *r = PQexec(c, "SELECT version, weights::text, bundle_digest,"
+                          " coalesce(extra_latency_ms, 0)::integer FROM platform.active_model"
+                          " LIMIT 1");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    bool missing = sqlstate_is(r, "42P01");
+    if (!missing) refresh_problem("active_model", PQresultErrorMessage(r));
+    PQclear(r);
+    if (missing) rp_model_builtin(m);
+    return missing;
+  }
+  if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+    PQclear(r);
+    rp_model_builtin(m);
+    return true;
+  }
+  char err[160];
+  bool ok = rp_model_from_json(PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+                               PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2),
+                               atoi(PQgetvalue(r, 0, 3)), m, err, sizeof err);
+  if (!ok) {
+    char what[200];
+    snprintf(what, sizeof what, "weights of %s", PQgetvalue(r, 0, 0));
+    refresh_problem(what, err);
+  }
+  PQclear(r);
+  if (!ok) return false;
+  /* The feature contract lives in the registry row; a registry without the column (older
+   * rp-control) simply means no contract. */
+  const char *p[] = {m->version};
+  r = PQexecParams(c, "SELECT feature_contract::text FROM platform.model_registry WHERE"
+                      " version = $1", 1, NULL, p, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    bool absent = sqlstate_is(r, "42P01") || sqlstate_is(r, "42703");
+    if (!absent) refresh_problem("feature_contract", PQresultErrorMessage(r));
+    PQclear(r);
+    return absent;
+  }
+  if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+      !rp_model_set_contract(m, PQgetvalue(r, 0, 0), err, sizeof err)) {
+    char what[200];
+    snprintf(what, sizeof what, "feature_contract of %s", m->version);
+    refresh_problem(what, err); /* served without a contract rather than not at all */
+  }
+  PQclear(r);
+  return true;
+}
+
+/* GET fp:ctl:degrade; false when Redis did not answer (keep the value in force). */
+static bool read_ctl_degrade(char *out, size_t osz) {
+  if (ref_redis && ref_redis->err) {
+    redisFree(ref_redis);
+    ref_redis = NULL;
+  }
+  if (!ref_redis) {
+    struct timeval tv = {1, 0};
+    ref_redis = redisConnectWithTimeout(g.redis_host, g.redis_port, tv);
+    if (!ref_redis || ref_redis->err) {
+      if (ref_redis) redisFree(ref_redis);
+      ref_redis = NULL;
+      return false;
+    }
+    redisSetTimeout(ref_redis, tv);
+  }
+  redisReply *r = redisCommand(ref_redis, "GET fp:ctl:degrade");
+  if (!r) return false; /* dead context: reconnect next round */
+  bool ok = true;
+  if (r->type == REDIS_REPLY_NIL) out[0] = '\0';
+  else if (r->type == REDIS_REPLY_STRING) snprintf(out, osz, "%s", r->str);
+  else ok = false;
+  freeReplyObject(r);
+  return ok;
+}
+
+static bool same_model(const rp_model *a, const rp_model *b) {
+  return strcmp(a->version, b->version) == 0 && strcmp(a->bundle_digest, b->bundle_digest) == 0 &&
+         a->extra_latency_ms == b->extra_latency_ms && a->n_contract == b->n_contract &&
+         memcmp(a->w, b->w, sizeof a->w) == 0 && a->bias == b->bias &&
+         memcmp(a->contract, b->contract, a->n_contract * sizeof a->contract[0]) == 0;
+}
+
+static void refresh_once(void) {
+  PGconn *c = ref_pg_get();
+  rp_model m;
+  if (c && read_active_model(c, &m)) {
+    pthread_mutex_lock(&g.model_mu);
+    bool changed = !same_model(&m, &g.model);
+    if (changed) g.model = m;
+    pthread_mutex_unlock(&g.model_mu);
+    if (changed)
+      rp_log("info",
+             "msg=active_model version=%s bundle_digest=%s extra_latency_ms=%d "
+             "contract_features=%zu",
+             m.version, m.bundle_digest, m.extra_latency_ms, m.n_contract);
+  }
+  char ctl[sizeof g.ctl_degrade];
+  if (read_ctl_degrade(ctl, sizeof ctl)) {
+    pthread_mutex_lock(&g.model_mu);
+    bool changed = strcmp(ctl, g.ctl_degrade) != 0;
+    if (changed) memcpy(g.ctl_degrade, ctl, sizeof ctl);
+    pthread_mutex_unlock(&g.model_mu);
+    if (changed) rp_log("info", "msg=ctl_degrade value=\"%s\"", ctl[0] ? ctl : "");
+  }
+}
+
+static void *refresher_main(void *arg) {
+  for (;;) {
+    refresh_once();
+    pthread_mutex_lock(&g.mu);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += RP_REFRESH_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+      dl.tv_sec++;
+      dl.tv_nsec -= 1000000000L;
+    }
+    if (!g.stopping) pthread_cond_timedwait(&g.cv, &g.mu, &dl);
+    bool stop = g.stopping;
+    pthread_mutex_unlock(&g.mu);
+    if (stop) break;
+  }
+  if (ref_pg) PQfinish(ref_pg);
+  if (ref_redis) redisFree(ref_redis);
   return NULL;
 }
 
@@ -610,6 +1090,8 @@ static bool wait_state(bool want_paused) {
 static enum MHD_Result control(struct MHD_Connection *c, bool pause) {
   pthread_mutex_lock(&g.mu);
   if (g.want_paused != pause) rp_log("info", "msg=control action=%s", pause ? "pause" : "resume");
+  /* planted: from the first resume on, every record costs RP_SLOW_DRAIN_MS */
+  if (!pause && g.defect == RP_DEFECT_SLOW_DRAIN) atomic_store(&g.slow_drain, true);
   g.want_paused = pause;
   pthread_cond_broadcast(&g.cv);
   bool ok = wait_state(pause);
@@ -622,6 +1104,58 @@ static enum MHD_Result control(struct MHD_Connection *c, bool pause) {
          RP_CONTROL_WAIT_S);
   return reply(c, MHD_HTTP_GATEWAY_TIMEOUT,
                json_pack("{s:s}", "state", pause ? "pausing" : "resuming"));
+}
+
+/* Prometheus text format 0.0.4. */
+static enum MHD_Result metrics(struct MHD_Connection *c) {
+  char ver[sizeof g.model.version];
+  bool ctl;
+  pthread_mutex_lock(&g.model_mu);
+  memcpy(ver, g.model.version, sizeof ver);
+  ctl = g.ctl_degrade[0] != '\0';
+  pthread_mutex_unlock(&g.model_mu);
+  rp_buf b = {0};
+  pthread_mutex_lock(&g.met_mu);
+  rp_hist_render(&b, "rp_decision_latency_seconds",
+                 "Time from taking a record off the queue to a decision ready to write.",
+                 &g.latency);
+  rp_buf_printf(&b, "# HELP rp_consumer_lag Records behind the high watermarks of the assigned"
+                    " partitions.\n# TYPE rp_consumer_lag gauge\nrp_consumer_lag %lld\n",
+                g.consumer_lag);
+  /* A standing fp:ctl:degrade order counts even before the next decision; degrade-unflagged
+   * hides it here as everywhere else. */
+  int degraded = g.degraded_gauge || (ctl && g.defect != RP_DEFECT_DEGRADE_UNFLAGGED);
+  rp_buf_printf(&b, "# HELP rp_degraded 1 while decisions are taken in degrade mode.\n"
+                    "# TYPE rp_degraded gauge\nrp_degraded %d\n", degraded);
+  rp_buf_printf(&b, "# HELP rp_errors_total Errors by kind.\n# TYPE rp_errors_total counter\n");
+  for (int i = 0; i < ERR_COUNT; i++)
+    rp_buf_printf(&b, "rp_errors_total{kind=\"%s\"} %llu\n", err_names[i], g.errors[i]);
+  rp_buf_printf(&b, "# HELP rp_decisions_total Decisions written, by outcome.\n"
+                    "# TYPE rp_decisions_total counter\n");
+  for (int i = 0; i < 3; i++)
+    rp_buf_printf(&b, "rp_decisions_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                  g.decisions[i]);
+  rp_buf_printf(&b, "# HELP rp_degraded_decisions_total Decisions written flagged degraded.\n"
+                    "# TYPE rp_degraded_decisions_total counter\nrp_degraded_decisions_total"
+                    " %llu\n", g.degraded_decisions);
+  pthread_mutex_unlock(&g.met_mu);
+  rp_buf_printf(&b, "# HELP rp_model_info The active model version.\n"
+                    "# TYPE rp_model_info gauge\nrp_model_info{version=\"");
+  rp_buf_label(&b, ver);
+  rp_buf_printf(&b, "\"} 1\n");
+  if (b.oom) {
+    rp_buf_free(&b);
+    return MHD_NO;
+  }
+  struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.s, MHD_RESPMEM_MUST_FREE);
+  if (!r) {
+    rp_buf_free(&b);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -640,13 +1174,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
   if (strcmp(url, "/health") == 0) {
     if (!get) return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, json_pack("{s:s}", "status", "method_not_allowed"));
+    char ver[sizeof g.model.version], dig[sizeof g.model.bundle_digest];
+    pthread_mutex_lock(&g.model_mu);
+    memcpy(ver, g.model.version, sizeof ver);
+    memcpy(dig, g.model.bundle_digest, sizeof dig);
+    pthread_mutex_unlock(&g.model_mu);
+    pthread_mutex_lock(&g.met_mu);
+    int degraded = g.degraded_gauge;
+    pthread_mutex_unlock(&g.met_mu);
     pthread_mutex_lock(&g.mu);
-    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s}", "state", g.paused ? "paused" : "running",
-                          "processed", (json_int_t)g.processed, "model_version", g.model.version,
-                          "bundle_digest", g.model.bundle_digest, "defect",
-                          rp_defect_name(g.defect));
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:b}", "state", g.paused ? "paused" : "running",
+                          "processed", (json_int_t)g.processed, "model_version", ver,
+                          "bundle_digest", dig, "defect", rp_defect_name(g.defect), "degraded",
+                          degraded);
     pthread_mutex_unlock(&g.mu);
     return reply(c, MHD_HTTP_OK, o);
+  }
+  if (strcmp(url, "/metrics") == 0) {
+    if (!get) return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, json_pack("{s:s}", "status", "method_not_allowed"));
+    return metrics(c);
   }
   bool is_pause = strcmp(url, "/control/pause") == 0,
        is_resume = strcmp(url, "/control/resume") == 0;
@@ -659,8 +1205,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 /* ---- main ----------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: rp-decider --listen HOST:PORT --kafka BOOTSTRAP --pg CONNINFO "
-             "[--defect none|dedupe-off|case-dup]\n"
+  fprintf(f, "usage: rp-decider --listen HOST:PORT --kafka BOOTSTRAP --redis HOST:PORT "
+             "--pg CONNINFO [--defect NAME] [--feature-budget-ms 20]\n"
+             "NAME is none or a defect of the platform contract (section 12).\n"
              "The PostgreSQL password is read by libpq from PGPASSFILE.\n");
 }
 
@@ -670,30 +1217,45 @@ static bool signalled(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen = NULL, *defect = "none";
+  const char *listen = NULL, *defect = "none", *redis = NULL;
   static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                        {"kafka", required_argument, NULL, 'k'},
+                                       {"redis", required_argument, NULL, 'r'},
                                        {"pg", required_argument, NULL, 'p'},
                                        {"defect", required_argument, NULL, 'd'},
+                                       {"feature-budget-ms", required_argument, NULL, 'b'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   int o;
+  char *end;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
     case 'l': listen = optarg; break;
     case 'k': g.kafka = optarg; break;
+    case 'r': redis = optarg; break;
     case 'p': g.pg_conninfo = optarg; break;
     case 'd': defect = optarg; break;
+    case 'b':
+      g.feature_budget_ms = strtod(optarg, &end);
+      if (*end || !(g.feature_budget_ms >= 1 && g.feature_budget_ms <= 10000)) {
+        rp_log("error", "msg=bad_feature_budget value=%s range=1..10000", optarg);
+        return 2;
+      }
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || !listen || !g.kafka || !g.pg_conninfo) {
+  if (optind != argc || !listen || !g.kafka || !g.pg_conninfo || !redis) {
     usage(stderr);
     return 2;
   }
   if (!rp_defect_parse(defect, &g.defect)) {
-    rp_log("error", "msg=unknown_defect defect=%s known=none,dedupe-off,case-dup", defect);
+    rp_log("error", "msg=unknown_defect defect=%s", defect);
+    return 2;
+  }
+  if (!rp_split_hostport(redis, g.redis_host, sizeof g.redis_host, &g.redis_port)) {
+    rp_log("error", "msg=bad_address redis=%s", redis);
     return 2;
   }
   char lhost[64];
@@ -705,10 +1267,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   sa.sin_port = htons((uint16_t)lport);
-  if (!rp_model_load(rp_model_spec, &g.model)) {
-    rp_log("error", "msg=model_spec_invalid");
-    return 1;
-  }
+  rp_model_builtin(&g.model);
 
   sigemptyset(&g.sigs);
   sigaddset(&g.sigs, SIGINT);
@@ -732,6 +1291,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   rp_log("info", "msg=schema_ready schema=platform");
+  /* Read the active model once before consuming, so the first decision is already scored by
+   * the registry's version and not by the built-in one. */
+  refresh_once();
 
   struct MHD_Daemon *d = MHD_start_daemon(
       MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -743,13 +1305,16 @@ int main(int argc, char **argv) {
     pg_drop();
     return 1;
   }
-  pthread_t consumer;
+  pthread_t consumer, refresher;
+  pthread_create(&refresher, NULL, refresher_main, NULL);
   pthread_create(&consumer, NULL, consumer_main, NULL);
+  pthread_mutex_lock(&g.model_mu);
   rp_log("info",
-         "msg=started service=rp-decider listen=%s kafka=%s group=%s defect=%s model_version=%s "
-         "bundle_digest=%s",
-         listen, g.kafka, RP_GROUP, rp_defect_name(g.defect), g.model.version,
-         g.model.bundle_digest);
+         "msg=started service=rp-decider listen=%s kafka=%s redis=%s group=%s defect=%s "
+         "model_version=%s bundle_digest=%s feature_budget_ms=%g",
+         listen, g.kafka, redis, RP_GROUP, rp_defect_name(g.defect), g.model.version,
+         g.model.bundle_digest, g.feature_budget_ms);
+  pthread_mutex_unlock(&g.model_mu);
 
   int sig = 0;
   sigwait(&g.sigs, &sig);
@@ -759,8 +1324,10 @@ int main(int argc, char **argv) {
   pthread_cond_broadcast(&g.cv);
   pthread_mutex_unlock(&g.mu);
   pthread_join(consumer, NULL); /* commits stored offsets and leaves the group */
+  pthread_join(refresher, NULL);
   MHD_stop_daemon(d);
   pg_drop();
+  feat_drop();
   rp_log("info", "msg=stopped service=rp-decider processed=%llu", g.processed);
   return 0;
 }

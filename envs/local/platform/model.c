@@ -1,13 +1,13 @@
-/* The decider's fixed, deterministic scoring model. A drill must be able to predict which
- * events become cases, so the model is a plain logistic regression whose weights are a constant
- * string; the sha256 of that string is the bundle_digest recorded on every decision, which makes
- * the provenance column honest: change a weight and the digest changes with it.
+/* The decider's scoring model: a logistic regression over the features of features.c whose
+ * weights come from the registry (platform.active_model) as JSON, or from the built-in model
+ * below when no model was promoted. A drill must be able to predict which events become cases
+ * under the built-in model, so its weights are a constant string and the sha256 of that string
+ * is its bundle_digest: change a weight and the digest changes with it.
  *
- *   x1 = log10(1 + amount_minor / 100)          amount in major units, log-scaled
- *   x2 = 1 if payload.channel == "ecom"
- *   x3 = 1 if payload.country is present and not one of DE, FR, NL, GB, US (missing = home)
- *   x4 = 1 if the last character of payload.merchant_id is a digit 7..9 (a "risky" bucket)
- *   score = 1 / (1 + exp(-(bias + w_amount*x1 + w_ecom*x2 + w_foreign*x3 + w_merchant*x4)))
+ *   score = 1 / (1 + exp(-(bias + Σ w_i * x_i)))   over the features that are present
+ *
+ * The built-in model gives txn_count_24h the weight 0, so its decisions do not depend on the
+ * feature store at all (and its fallback scores equal its normal ones).
  *
  * With bias -7.4 and w_amount 2.0 the logit crosses 0 (score 0.5) at about 5,000 major units
  * when no other feature is set, so card_present traffic at home stays below 0.5 up to 5,000.00
@@ -21,79 +21,128 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-const char rp_model_spec[] =
-    "model=m-fixed-2026.11.0;bias=-7.4;w_amount=2.0;w_ecom=1.5;w_foreign=0.6;w_merchant=0.4";
+const char rp_model_builtin_weights[] =
+    "{\"bias\":-7.4,\"amount\":2.0,\"ecom\":1.5,\"foreign\":0.6,\"merchant_risk\":0.4,"
+    "\"txn_count_24h\":0}";
 
-static bool spec_get(const char *spec, const char *key, char *out, size_t osz) {
-  size_t klen = strlen(key);
-  const char *p = spec;
-  while (p && *p) {
-    if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-      const char *v = p + klen + 1, *end = strchr(v, ';');
-      size_t n = end ? (size_t)(end - v) : strlen(v);
-      if (n == 0 || n >= osz) return false;
-      memcpy(out, v, n);
-      out[n] = '\0';
-      return true;
-    }
-    p = strchr(p, ';');
-    if (p) p++;
-  }
-  return false;
+void rp_model_builtin(rp_model *m) {
+  char err[128];
+  /* The constant is known-good (unit-tested); a failure here would be a build defect. */
+  if (!rp_model_from_json(RP_MODEL_BUILTIN_VERSION, rp_model_builtin_weights, NULL, 0, m, err,
+                          sizeof err))
+    rp_log("error", "msg=builtin_model_invalid err=\"%s\"", err);
 }
 
-static bool spec_num(const char *spec, const char *key, double *out) {
-  char buf[64], *end;
-  if (!spec_get(spec, key, buf, sizeof buf)) return false;
-  *out = strtod(buf, &end);
-  return *end == '\0' && isfinite(*out);
-}
-
-bool rp_model_load(const char *spec, rp_model *m) {
+bool rp_model_from_json(const char *version, const char *weights_json, const char *bundle_digest,
+                        int extra_latency_ms, rp_model *m, char *err, size_t esz) {
   memset(m, 0, sizeof *m);
-  if (!spec_get(spec, "model", m->version, sizeof m->version)) return false;
-  if (!spec_num(spec, "bias", &m->bias) || !spec_num(spec, "w_amount", &m->w_amount) ||
-      !spec_num(spec, "w_ecom", &m->w_ecom) || !spec_num(spec, "w_foreign", &m->w_foreign) ||
-      !spec_num(spec, "w_merchant", &m->w_merchant))
+  if (!version || !*version || strlen(version) >= sizeof m->version) {
+    snprintf(err, esz, "version missing or longer than %zu", sizeof m->version - 1);
     return false;
-  rp_sha256_hex(spec, strlen(spec), m->bundle_digest);
+  }
+  json_error_t je;
+  json_t *w = weights_json ? json_loads(weights_json, 0, &je) : NULL;
+  if (!json_is_object(w)) {
+    snprintf(err, esz, "weights are not a JSON object");
+    json_decref(w);
+    return false;
+  }
+  json_t *b = json_object_get(w, "bias");
+  if (!json_is_number(b)) {
+    snprintf(err, esz, "weights.bias missing or not a number");
+    json_decref(w);
+    return false;
+  }
+  m->bias = json_number_value(b);
+  for (int i = 0; i < RP_NFEAT; i++) {
+    json_t *v = json_object_get(w, rp_feature_names[i]);
+    if (!v || json_is_null(v)) continue; /* a model that does not use a feature */
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+      snprintf(err, esz, "weights.%s is not a finite number", rp_feature_names[i]);
+      json_decref(w);
+      return false;
+    }
+    m->w[i] = json_number_value(v);
+  }
+  json_decref(w);
+  if (!isfinite(m->bias)) {
+    snprintf(err, esz, "weights.bias is not finite");
+    return false;
+  }
+  snprintf(m->version, sizeof m->version, "%s", version);
+  if (bundle_digest && *bundle_digest)
+    snprintf(m->bundle_digest, sizeof m->bundle_digest, "%s", bundle_digest);
+  else
+    rp_sha256_hex(weights_json, strlen(weights_json), m->bundle_digest);
+  m->extra_latency_ms = extra_latency_ms > 0 ? extra_latency_ms : 0;
   return true;
 }
 
-static const char *str_field(const json_t *payload, const char *key) {
-  json_t *v = json_object_get(payload, key);
-  return json_is_string(v) ? json_string_value(v) : NULL;
+static double bound(json_t *v, double dflt) {
+  return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-double rp_model_score(const rp_model *m, const json_t *payload) {
-  json_t *amt = json_object_get(payload, "amount_minor");
-  double amount = json_is_integer(amt) ? (double)json_integer_value(amt) : 0.0;
-  if (amount < 0) amount = 0;
-  double x1 = log10(1.0 + amount / 100.0);
-
-  const char *channel = str_field(payload, "channel");
-  double x2 = channel && strcmp(channel, "ecom") == 0 ? 1.0 : 0.0;
-
-  static const char *const home[] = {"DE", "FR", "NL", "GB", "US"};
-  const char *country = str_field(payload, "country");
-  double x3 = 0.0;
-  if (country) {
-    x3 = 1.0;
-    for (size_t i = 0; i < sizeof home / sizeof home[0]; i++)
-      if (strcmp(country, home[i]) == 0) x3 = 0.0;
+bool rp_model_set_contract(rp_model *m, const char *contract_json, char *err, size_t esz) {
+  m->n_contract = 0;
+  if (!contract_json || !*contract_json) return true;
+  json_t *a = json_loads(contract_json, JSON_DECODE_ANY, NULL);
+  if (!a || json_is_null(a)) {
+    json_decref(a);
+    if (a) return true;
+    snprintf(err, esz, "feature_contract is not JSON");
+    return false;
   }
-
-  const char *merchant = str_field(payload, "merchant_id");
-  double x4 = 0.0;
-  if (merchant && *merchant) {
-    char last = merchant[strlen(merchant) - 1];
-    x4 = last >= '7' && last <= '9' ? 1.0 : 0.0;
+  if (!json_is_array(a)) {
+    snprintf(err, esz, "feature_contract is not a JSON array");
+    json_decref(a);
+    return false;
   }
+  size_t i;
+  json_t *it;
+  json_array_foreach(a, i, it) {
+    const char *name = json_string_value(json_object_get(it, "name"));
+    if (!name || strlen(name) >= sizeof m->contract[0].name) {
+      snprintf(err, esz, "feature_contract[%zu].name missing or too long", i);
+      json_decref(a);
+      m->n_contract = 0;
+      return false;
+    }
+    if (m->n_contract == RP_CONTRACT_MAX) {
+      snprintf(err, esz, "feature_contract has more than %d entries", RP_CONTRACT_MAX);
+      json_decref(a);
+      m->n_contract = 0;
+      return false;
+    }
+    rp_contract_item *c = &m->contract[m->n_contract++];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->min = bound(json_object_get(it, "min"), -INFINITY);
+    c->max = bound(json_object_get(it, "max"), INFINITY);
+  }
+  json_decref(a);
+  return true;
+}
 
-  double z = m->bias + m->w_amount * x1 + m->w_ecom * x2 + m->w_foreign * x3 + m->w_merchant * x4;
+int rp_contract_check(const rp_model *m, const rp_features *f) {
+  for (size_t i = 0; i < m->n_contract; i++) {
+    const rp_contract_item *c = &m->contract[i];
+    for (int k = 0; k < RP_NFEAT; k++) {
+      if (strcmp(c->name, rp_feature_names[k]) != 0 || !f->present[k]) continue;
+      /* NaN compares false both ways; a NaN served value is out of any range */
+      if (!(f->x[k] >= c->min && f->x[k] <= c->max)) return k;
+    }
+  }
+  return -1;
+}
+
+double rp_model_score(const rp_model *m, const rp_features *f, bool fallback) {
+  double z = m->bias;
+  for (int i = 0; i < RP_NFEAT; i++) {
+    if (!f->present[i]) continue;
+    if (fallback && rp_feature_is_online((rp_feature)i)) continue;
+    z += m->w[i] * f->x[i];
+  }
   return 1.0 / (1.0 + exp(-z));
 }
 

@@ -1,5 +1,6 @@
-/* Small shared helpers: defect names, the W3C traceparent parser, timestamps and the logfmt
- * logger both executables write to stderr (one line per notable event, so a drill can grep). */
+/* Small shared helpers: defect names, a monotonic clock, the W3C traceparent parser, timestamps
+ * and the logfmt logger both executables write to stderr (one line per notable event, so a
+ * drill can grep). */
 #include "rp_core.h"
 
 #include <stdarg.h>
@@ -9,22 +10,36 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Indexed by rp_defect; the names are the contract's (section 12). */
+static const char *const defect_names[RP_DEFECT_COUNT] = {
+    [RP_DEFECT_NONE] = "none",
+    [RP_DEFECT_DEDUPE_OFF] = "dedupe-off",
+    [RP_DEFECT_CASE_DUP] = "case-dup",
+    [RP_DEFECT_COMMIT_BEFORE_WRITE] = "commit-before-write",
+    [RP_DEFECT_QUARANTINE_DROP] = "quarantine-drop",
+    [RP_DEFECT_DEGRADE_UNFLAGGED] = "degrade-unflagged",
+    [RP_DEFECT_SLOW_DRAIN] = "slow-drain",
+    [RP_DEFECT_SKEW_SILENT] = "skew-silent",
+    [RP_DEFECT_ROLLBACK_NOOP] = "rollback-noop",
+    [RP_DEFECT_LINEAGE_MISSING] = "lineage-missing",
+    [RP_DEFECT_GUARD_NEVER_TRIPS] = "guard-never-trips",
+    [RP_DEFECT_LEAK_ACCEPTED] = "leak-accepted",
+    [RP_DEFECT_DRIFT_BLIND] = "drift-blind",
+    [RP_DEFECT_LATENCY_REGRESSION] = "latency-regression",
+};
+
 bool rp_defect_parse(const char *name, rp_defect *out) {
   if (!name) return false;
-  if (strcmp(name, "none") == 0) *out = RP_DEFECT_NONE;
-  else if (strcmp(name, "dedupe-off") == 0) *out = RP_DEFECT_DEDUPE_OFF;
-  else if (strcmp(name, "case-dup") == 0) *out = RP_DEFECT_CASE_DUP;
-  else return false;
-  return true;
+  for (int i = 0; i < RP_DEFECT_COUNT; i++)
+    if (strcmp(name, defect_names[i]) == 0) {
+      *out = (rp_defect)i;
+      return true;
+    }
+  return false;
 }
 
 const char *rp_defect_name(rp_defect d) {
-  switch (d) {
-  case RP_DEFECT_NONE: return "none";
-  case RP_DEFECT_DEDUPE_OFF: return "dedupe-off";
-  case RP_DEFECT_CASE_DUP: return "case-dup";
-  }
-  return "?";
+  return d >= 0 && d < RP_DEFECT_COUNT ? defect_names[d] : "?";
 }
 
 static bool lower_hex(const char *s, size_t n) {
@@ -57,6 +72,12 @@ bool rp_traceparent_parse(const char *tp, char trace_id[33], char parent_id[17])
     parent_id[16] = '\0';
   }
   return true;
+}
+
+double rp_mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void rp_now_iso8601(char out[32]) {

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *rp_reason_name(rp_reason r) {
@@ -14,6 +15,8 @@ const char *rp_reason_name(rp_reason r) {
   case RP_MISSING_FIELD: return "missing_field";
   case RP_WRONG_TYPE: return "wrong_type";
   case RP_UNSUPPORTED_VERSION: return "unsupported_version";
+  case RP_OVERSIZE: return "oversize";
+  case RP_REASON_COUNT: break;
   }
   return "unknown";
 }
@@ -56,6 +59,12 @@ static rp_reason opt_str(json_t *obj, const char *key, const char **out, char *d
 static bool major_is_one(const char *v) {
   if (v[0] != '1') return false;
   return v[1] == '\0' || v[1] == '.';
+}
+
+/* Schema 1.1 added payload.device_id. A 1.0 producer may carry any extra field through
+ * untouched, so the type is only enforced from the minor version that defines the field. */
+static bool defines_device_id(const char *v) {
+  return strcmp(v, "1") != 0 && strcmp(v, "1.0") != 0;
 }
 
 rp_reason rp_event_parse(const char *body, size_t len, rp_event *ev, char *detail, size_t dsz) {
@@ -107,6 +116,15 @@ rp_reason rp_event_parse(const char *body, size_t len, rp_event *ev, char *detai
   }
   e.account_id = json_string_value(acct);
 
+  json_t *dev = json_object_get(e.payload, "device_id");
+  if (dev && !json_is_null(dev) && defines_device_id(e.schema_version)) {
+    if (!json_is_string(dev)) {
+      r = fail(RP_WRONG_TYPE, detail, dsz, "%s must be a string", "payload.device_id");
+      goto out;
+    }
+    e.device_id = json_string_value(dev);
+  }
+
   json_t *amt = json_object_get(e.payload, "amount_minor");
   if (!amt || json_is_null(amt)) {
     r = fail(RP_MISSING_FIELD, detail, dsz, "%s is required", "payload.amount_minor");
@@ -144,4 +162,32 @@ out:
 void rp_event_free(rp_event *ev) {
   if (ev->root) json_decref(ev->root);
   memset(ev, 0, sizeof *ev);
+}
+
+static char *tuple_member(json_t *root, const char *key, const char *fallback) {
+  json_t *v = json_is_object(root) ? json_object_get(root, key) : NULL;
+  if (json_is_string(v) && json_string_length(v) > 0) return strdup(json_string_value(v));
+  return fallback && *fallback ? strdup(fallback) : NULL;
+}
+
+/* Lenient on purpose (duplicate keys allowed, any shape): this only labels a row of an event
+ * that was already refused, and a quarantine row with a tuple is worth more than one without. */
+void rp_tuple_peek(const char *body, size_t len, const char *fb_run, const char *fb_class,
+                   const char *fb_event, rp_tuple *t) {
+  json_t *root = body ? json_loadb(body, len, 0, NULL) : NULL;
+  t->platform_run_id = tuple_member(root, "platform_run_id", fb_run);
+  t->event_class = tuple_member(root, "event_class", fb_class);
+  t->event_id = tuple_member(root, "event_id", fb_event);
+  t->payload_hash[0] = '\0';
+  json_t *payload = json_is_object(root) ? json_object_get(root, "payload") : NULL;
+  if (json_is_object(payload) && !rp_payload_hash(payload, t->payload_hash))
+    t->payload_hash[0] = '\0';
+  json_decref(root);
+}
+
+void rp_tuple_free(rp_tuple *t) {
+  free(t->platform_run_id);
+  free(t->event_class);
+  free(t->event_id);
+  memset(t, 0, sizeof *t);
 }

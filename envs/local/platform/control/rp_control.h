@@ -85,4 +85,98 @@ extern const struct rp_module rp_module_cost;      /* cost.c: budget, guard, rec
 extern const struct rp_module rp_module_learning;  /* learning.c: labels, datasets, train, features */
 extern const struct rp_module rp_module_drift;     /* drift.c: PSI monitor */
 
+
+/* ---- Additions (main.c, registry.c, cost.c) ------------------------------------------------
+ * Everything below extends the interface above without changing it. */
+
+#include <jansson.h>
+
+/* @brief With pg_lock held: make sure c->pg is connected, reconnecting when the
+ *        session died (a reconnect re-applies the session settings).
+ * @returns 0, or -1 when PostgreSQL cannot be reached (logged). */
+int rp_ctl_pg_ensure(struct rp_ctl *c);
+/* @brief With pg_lock held: run one parameterised statement (text params,
+ *        NULL = SQL NULL). @returns the result, or NULL on error (logged with
+ *        `what`); the caller PQclear()s it. */
+PGresult *rp_ctl_query(struct rp_ctl *c, const char *what, const char *sql, int nparams,
+		       const char *const *params);
+/* @brief Set rs to the JSON text of body (the reference is stolen). */
+void rp_ctl_reply_json(struct rp_resp *rs, int status, json_t *body);
+/* @brief Run one Redis command under redis_lock, (re)connecting first when the
+ *        context is missing or dead. @returns the reply (freeReplyObject), or
+ *        NULL when Redis is unreachable or the command failed on the wire. */
+redisReply *rp_ctl_redis(struct rp_ctl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* @brief Append printf-formatted Prometheus text to a metrics buffer; output
+ *        that does not fit is dropped whole (never a torn line). */
+void rp_ctl_metric(char *buf, size_t bufsz, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* @brief Append s to a metrics buffer escaped as a Prometheus label value. */
+void rp_ctl_metric_label(char *buf, size_t bufsz, size_t *len, const char *s);
+
+/*
+ * @brief Register a model version (POST /models, registry.c). req carries the
+ *        §9 fields; the latency-regression defect applies here, so every
+ *        registration path shows it. @returns the HTTP status (201, 400, 409,
+ *        503) with a reason in err for anything but 201.
+ */
+int rp_registry_register(struct rp_ctl *c, const json_t *req, char *err, size_t errsz);
+
+/* ---- Pure logic (no I/O), unit-tested in tests/platform/control -------------------------- */
+
+/* Promotion gates (registry.c). A set bit is a failed gate. */
+#define RP_GATE_REGISTERED 0x01   /* the version is in model_registry */
+#define RP_GATE_APPROVAL 0x02     /* request.approval is a non-empty string */
+#define RP_GATE_EVAL_REPORT 0x04  /* evidence.evaluation_report is a non-empty string */
+#define RP_GATE_ARTIFACT 0x08     /* evidence.artifact_sha256 == registered artifact_sha256 */
+#define RP_GATE_LINEAGE 0x10      /* run -> manifest -> code/config digests all present */
+#define RP_GATE_COUNT 5
+
+struct rp_gate_input {
+	const char *registered_sha;     /* registry artifact_sha256; NULL = not registered */
+	const char *approval;
+	const char *evaluation_report;
+	const char *evidence_sha;
+	int lineage_claim;              /* evidence.lineage_complete: -1 absent, 0 false, 1 true */
+	const char *training_run_id;    /* from the registry row */
+	int training_run_found;         /* training_runs row exists */
+	int manifest_found;             /* its dataset_manifests row exists */
+	const char *code_digest, *config_digest;
+	int skip_lineage;               /* the lineage-missing defect */
+};
+/* @returns the RP_GATE_* bits that failed (0 = every gate passed). */
+unsigned rp_promotion_gates(const struct rp_gate_input *in);
+/* @returns the name of one RP_GATE_* bit ("approval", "lineage", ...). */
+const char *rp_gate_name(unsigned bit);
+
+/* One non-refused promotion_ledger row, in ledger order. */
+struct rp_ledger_entry {
+	const char *action;   /* "promote" or "rollback" */
+	const char *version;
+};
+/*
+ * @brief Replay the ledger as a stack of active versions: a promote pushes
+ *        (unless it re-promotes the top), a rollback pops back to the version
+ *        it names. current = the top (what active_model shows), lkg = the entry
+ *        below it (the version active before the current one was promoted),
+ *        NULL when there is none. The pointers borrow from rows.
+ * @returns 0, or -1 on allocation failure.
+ */
+int rp_ledger_lkg(const struct rp_ledger_entry *rows, size_t n, const char **current,
+		  const char **lkg);
+
+/* Cost arithmetic (cost.c), seed 004 §5.2.1: spend is measured in envelope units. */
+double rp_cost_spend(long long events, long long retrains, double unit_cost_event,
+		     double unit_cost_retrain);
+/* @returns 1 when spend breaches the envelope (strictly greater). */
+int rp_cost_breached(double spend, double envelope_units);
+/* @returns how many whole windows of window_us lie in [start_us, now_us) (0 when
+ *          now_us < start_us or window_us <= 0). Times are epoch microseconds so a window
+ *          boundary written to PostgreSQL is exact. */
+long long rp_cost_closed_windows(long long start_us, long long window_us, long long now_us);
+
+/* The training run / dataset id of the registry's bootstrap lineage (registry.c). It is not a
+ * retrain, so the cost guard does not charge for it. */
+#define RP_BOOTSTRAP_ID "bootstrap"
+
 #endif
