@@ -47,6 +47,11 @@ struct fp_injector {
 	/* NULL: nothing stays in place after apply() (one-shot). */
 	int (*revert)(const struct fp_kvlist *with, struct fp_inject_ctx *ctx,
 		      struct fp_err *err);
+	/* Blast radius for the profile's safety limits: the share (0..1] of a
+	 * topic's partitions / of a component's instances this fault touches.
+	 * NULL: touches one instance and no partition-wide state. */
+	void (*blast)(const struct fp_kvlist *with, double *partition_share,
+		      double *instance_share);
 };
 
 #define FP_INJECTOR(sym) extern const struct fp_injector fp_injector_##sym;

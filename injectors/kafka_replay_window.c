@@ -119,6 +119,14 @@ static int apply(const struct fp_kvlist *with, struct fp_inject_ctx *ctx,
 	return rc;
 }
 
+/* Every partition of the topic is rewound. */
+static void blast(const struct fp_kvlist *with, double *partition_share,
+		  double *instance_share)
+{
+	*partition_share = 1.0;
+	*instance_share = 0.0;
+}
+
 const struct fp_injector fp_injector_kafka_replay_window = {
 	.name = "kafka.replay_window",
 	.summary = "reset a consumer group's committed offsets to a mark so "
@@ -126,4 +134,5 @@ const struct fp_injector fp_injector_kafka_replay_window = {
 	.validate = validate,
 	.apply = apply,
 	.revert = NULL,
+	.blast = blast,
 };

@@ -20,6 +20,7 @@ readonly PACKAGES=(
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
   libssl-dev libmicrohttpd-dev libcriterion-dev pkg-config cmake build-essential
   postgresql redis-server kcat curl nginx-light wrk valgrind openjdk-17-jre-headless maven
+  chromium fonts-dejavu-core jq
 )
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -124,3 +125,31 @@ main() {
 }
 
 main "$@"
+
+# ---------------------------------------------------------------- Toxiproxy (toxiproxy.toxic injector)
+# Owned by the injectors work: the integration tests of toxiproxy.toxic start this binary on a free
+# port. The module's main lives in cmd/server, so `go install` names the binary `server`; it is
+# installed under a scratch GOBIN and renamed. Skipped when the pinned version is already there.
+readonly TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+readonly TOXIPROXY_VERSION=v2.12.0
+TOXIPROXY_BIN=$CACHE/bin/toxiproxy-server
+
+install_toxiproxy() {
+  local go=${GO:-$(find_go)} tmp t0=$SECONDS
+  if [[ -x $TOXIPROXY_BIN ]] && "$go" version -m "$TOXIPROXY_BIN" 2>/dev/null \
+    | awk -v m="$TOXIPROXY_MODULE" -v v="$TOXIPROXY_VERSION" '$1 == "mod" && $2 == m && $3 == v {f=1} END {exit !f}'; then
+    info "Toxiproxy $TOXIPROXY_VERSION: present at $TOXIPROXY_BIN"
+    return
+  fi
+  say "Toxiproxy $TOXIPROXY_VERSION: building with go install"
+  tmp=$CACHE/bin/.gobin-toxiproxy.$$
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  GOBIN=$tmp GOTOOLCHAIN=local "$go" install "$TOXIPROXY_MODULE/cmd/server@$TOXIPROXY_VERSION"
+  [[ -x $tmp/server ]] || die "go install did not produce the toxiproxy server binary"
+  mv -f "$tmp/server" "$TOXIPROXY_BIN"
+  rmdir "$tmp"
+  say "Toxiproxy $TOXIPROXY_VERSION: built in $((SECONDS - t0)) s"
+}
+
+install_toxiproxy
