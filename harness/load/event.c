@@ -81,6 +81,29 @@ uint64_t fp_rng_below(struct fp_rng *r, uint64_t n)
 static const char *const countries_main[] = {"DE", "FR", "NL", "GB", "US"};
 static const char *const countries_risky[] = {"BR", "NG", "IN"};
 
+/* The kind whose cumulative share first exceeds u * total. */
+static enum fp_event_kind draw_kind(const struct fp_event_mix *mix, double u)
+{
+	double total = 0, acc = 0;
+	int last = -1;
+
+	for (int k = 0; k < FP_EVENT_KIND_COUNT; k++) {
+		if (mix->kinds[k] > 0) {
+			total += mix->kinds[k];
+			last = k;
+		}
+	}
+	if (last < 0)
+		return FP_EVENT_VALID;
+	u *= total;
+	for (int k = 0; k < last; k++) {
+		acc += mix->kinds[k] > 0 ? mix->kinds[k] : 0;
+		if (u < acc)
+			return (enum fp_event_kind)k;
+	}
+	return (enum fp_event_kind)last; /* rounding lands here, never beyond */
+}
+
 void fp_event_draw(const struct fp_event_mix *mix, uint64_t seq,
 		   struct fp_event *ev)
 {
@@ -117,6 +140,24 @@ void fp_event_draw(const struct fp_event_mix *mix, uint64_t seq,
 	else
 		ev->country = countries_main[fp_rng_below(&rng, 5)];
 	ev->retry = fp_rng_double(&rng) < mix->retry_share;
+	/* The kind is the last draw, so the fields above are the same for
+	 * every mix. */
+	u = fp_rng_double(&rng);
+	ev->kind = draw_kind(mix, u);
+	if (ev->kind == FP_EVENT_HASH_CONFLICT)
+		ev->retry = 0;
+	ev->schema_version = ev->kind == FP_EVENT_COMPATIBLE ? "1.1"
+			     : ev->kind == FP_EVENT_UNSUPPORTED_VERSION ? "2.0"
+								      : "1.0";
+	if (ev->kind == FP_EVENT_MISSING_FIELD)
+		ev->dropped_field = seq % 2 ? "currency" : "amount_minor";
+}
+
+const char *fp_event_expect(const struct fp_event *ev)
+{
+	if (ev->kind == FP_EVENT_HASH_CONFLICT && !ev->conflict)
+		return fp_event_kind_name(FP_EVENT_VALID);
+	return fp_event_kind_name(ev->kind);
 }
 
 void fp_payload_hash(json_t *payload, char out[65])
@@ -154,36 +195,80 @@ static void put(json_t *obj, const char *key, json_t *v, int *bad)
 		*bad = 1;
 }
 
-int fp_event_build(const struct fp_event_ids *ids,
-		   const struct fp_event_mix *mix, uint64_t seq,
-		   int64_t occurred_wall_ns, struct fp_event *ev,
-		   struct fp_err *err)
+/* The payload object of ev as its kind shapes it; NULL when out of memory. */
+static json_t *build_payload(struct fp_event *ev, uint64_t seq)
+{
+	json_t *payload = json_object();
+	int bad = !payload;
+
+	if (bad)
+		return NULL;
+	put(payload, "account_id", json_string(ev->account_id), &bad);
+	if (ev->kind == FP_EVENT_WRONG_TYPE) {
+		char amt[24];
+
+		snprintf(amt, sizeof amt, "%" PRId64, ev->amount_minor);
+		put(payload, "amount_minor", json_string(amt), &bad);
+	} else if (!ev->dropped_field ||
+		   strcmp(ev->dropped_field, "amount_minor") != 0) {
+		put(payload, "amount_minor", json_integer(ev->amount_minor), &bad);
+	}
+	if (!ev->dropped_field || strcmp(ev->dropped_field, "currency") != 0)
+		put(payload, "currency", json_string("EUR"), &bad);
+	put(payload, "merchant_id", json_string(ev->merchant_id), &bad);
+	put(payload, "channel", json_string(ev->channel), &bad);
+	put(payload, "country", json_string(ev->country), &bad);
+	if (ev->kind == FP_EVENT_COMPATIBLE) {
+		char dev[24];
+
+		snprintf(dev, sizeof dev, "dev-%06" PRIu64, seq % 1000000);
+		put(payload, "device_id", json_string(dev), &bad);
+	}
+	if (ev->kind == FP_EVENT_OVERSIZE && !bad) {
+		/* The note alone is over the limit, so the body is too. */
+		size_t n = FP_EVENT_OVERSIZE_MIN + 1;
+		char *note = malloc(n + 1);
+
+		if (note) {
+			memset(note, 'x', n);
+			note[n] = '\0';
+			put(payload, "note", json_stringn_nocheck(note, n), &bad);
+			free(note);
+		} else {
+			bad = 1;
+		}
+	}
+	if (bad) {
+		json_decref(payload);
+		return NULL;
+	}
+	return payload;
+}
+
+/* Build ev->body and ev->payload_hash from ev's fields and kind. */
+static int build_body(const struct fp_event_ids *ids, struct fp_event *ev,
+		      struct fp_err *err)
 {
 	json_t *env, *payload;
 	char when[40];
 	int bad = 0;
 
-	fp_event_draw(mix, seq, ev);
-	fp_fmt_iso8601(occurred_wall_ns, when, sizeof when);
-
-	payload = json_object();
+	free(ev->body);
+	ev->body = NULL;
+	ev->body_len = 0;
+	fp_fmt_iso8601(ev->occurred_wall_ns, when, sizeof when);
+	payload = build_payload(ev, ev->seq);
 	env = json_object();
 	if (!payload || !env) {
 		json_decref(payload);
 		json_decref(env);
 		return fp_err_set(err, FP_ENOMEM, "event: out of memory");
 	}
-	put(payload, "account_id", json_string(ev->account_id), &bad);
-	put(payload, "amount_minor", json_integer(ev->amount_minor), &bad);
-	put(payload, "currency", json_string("EUR"), &bad);
-	put(payload, "merchant_id", json_string(ev->merchant_id), &bad);
-	put(payload, "channel", json_string(ev->channel), &bad);
-	put(payload, "country", json_string(ev->country), &bad);
 	fp_payload_hash(payload, ev->payload_hash);
 
 	/* Envelope members in the contract's order (jansson keeps insertion
 	 * order), so a captured body reads like the documentation. */
-	put(env, "schema_version", json_string("1.0"), &bad);
+	put(env, "schema_version", json_string(ev->schema_version), &bad);
 	put(env, "platform_run_id", json_string(ids->platform_run_id), &bad);
 	if (ids->scenario_run_id)
 		put(env, "scenario_run_id", json_string(ids->scenario_run_id), &bad);
@@ -205,7 +290,33 @@ int fp_event_build(const struct fp_event_ids *ids,
 				  ev->event_id);
 	}
 	ev->body_len = strlen(ev->body);
+	if (ev->kind == FP_EVENT_MALFORMED_JSON) {
+		/* Any proper prefix of a JSON object is not JSON; half keeps
+		 * the identity members readable to a human. No payload was
+		 * sent, so there is no payload hash either. */
+		ev->body_len /= 2;
+		ev->body[ev->body_len] = '\0';
+		ev->payload_hash[0] = '\0';
+	}
 	return FP_OK;
+}
+
+int fp_event_build(const struct fp_event_ids *ids,
+		   const struct fp_event_mix *mix, uint64_t seq,
+		   int64_t occurred_wall_ns, struct fp_event *ev,
+		   struct fp_err *err)
+{
+	fp_event_draw(mix, seq, ev);
+	ev->occurred_wall_ns = occurred_wall_ns;
+	return build_body(ids, ev, err);
+}
+
+int fp_event_make_conflict(const struct fp_event_ids *ids,
+			   struct fp_event *ev, struct fp_err *err)
+{
+	ev->conflict = 1;
+	ev->amount_minor += 1;
+	return build_body(ids, ev, err);
 }
 
 static void hex_u64(uint64_t v, char *out)

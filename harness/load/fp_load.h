@@ -2,10 +2,14 @@
  * fp_load.h - the open-model load generator, its ledger and its latency
  * histogram.
  *
- * Events are sent on a fixed schedule (intended time i/rate from the phase
- * start) whatever the target does, so a stall shows up as latency measured
- * from the intended send time (no coordinated omission) and as late sends,
- * never as a quietly lower rate. Every attempt is one row of the ledger,
+ * Events are sent on a fixed schedule whatever the target does: event k of
+ * a phase is intended where the integral of the arrival rate r(t) (a
+ * constant rate or a linear ramp, times any active bursts) reaches k, so a
+ * stall shows up as latency measured from the intended send time (no
+ * coordinated omission) and as late sends, never as a quietly lower rate.
+ * Events go to the HTTP ingress (libcurl multi) or straight to the traffic
+ * topic (librdkafka, idempotent producer). Every attempt is one row of the
+ * ledger,
  * streamed to disk as PostgreSQL COPY text (tab separated, \N for NULL),
  * so memory stays constant in the number of events.
  *
@@ -41,11 +45,21 @@ double fp_hist_mean(const struct fp_hist *h);
 
 /* ---- ledger ------------------------------------------------------------ */
 
-/* Column order of ledger.tsv (COPY text format); docs/report-schema.md. */
+/* Column order of ledger.tsv (COPY text format); docs/report-schema.md.
+ *   kind     original | retry (same bytes) | conflict (hash_conflict re-send:
+ *            same identity, amount_minor + 1)
+ *   outcome  ok (202 / Kafka delivery) | dup (200) | conflict (409) |
+ *            rejected (400, 413, other 4xx; a local Kafka produce refusal) |
+ *            throttled (429) | info (5xx, transport error, timeout, Kafka
+ *            delivery error: indeterminate) | dropped (never sent)
+ *   expect   the event kind (FP_EVENT_KIND_MAP name) the attempt carries:
+ *            what the platform should do with it; "valid" for the first
+ *            send of a hash_conflict event, "hash_conflict" for its
+ *            conflicting re-send */
 #define FP_LEDGER_COLUMNS                                                   \
 	"seq, event_id, kind, attempt, phase_id, account_id, amount_minor, " \
 	"payload_hash, intended_ns, sent_ns, done_ns, http_status, outcome, " \
-	"receipt_status, topic, partition, kafka_offset, error"
+	"receipt_status, topic, partition, kafka_offset, error, expect"
 
 /* SQL column definitions matching FP_LEDGER_COLUMNS, for CREATE TABLE. */
 #define FP_LEDGER_SQL_COLUMNS                                               \
@@ -53,13 +67,19 @@ double fp_hist_mean(const struct fp_hist *h);
 	"account_id text, amount_minor bigint, payload_hash text, "           \
 	"intended_ns bigint, sent_ns bigint, done_ns bigint, "                \
 	"http_status int, outcome text, receipt_status text, topic text, "    \
-	"partition int, kafka_offset bigint, error text"
+	"partition int, kafka_offset bigint, error text, expect text"
 
 /* ---- load generator ----------------------------------------------------- */
 
 struct fp_load_conf {
 	const struct fp_load_spec *spec;
-	const char *url;              /* ingress URL (POST /v1/events) */
+	const char *url;              /* channel http: ingress URL (POST /v1/events) */
+	/* channel kafka: bootstrap servers and extra librdkafka properties
+	 * (env profile target.kafka; props may be NULL). The producer is
+	 * always idempotent with acks=all and message.timeout.ms = the
+	 * spec's timeout, whatever props say. */
+	const char *kafka_bootstrap;
+	const struct fp_kvlist *kafka_props;
 	const char *platform_run_id;
 	const char *scenario_run_id;
 	const char *event_class;
@@ -68,19 +88,24 @@ struct fp_load_conf {
 };
 
 struct fp_load_stats {
-	double planned_rate;      /* events/s */
+	double planned_rate;      /* originals intended in the active windows
+				   * / active seconds (events/s) */
 	double achieved_rate;     /* originals sent / active seconds */
+	double peak_rate;         /* highest planned arrival rate (events/s) */
 	int64_t active_ns;        /* time spent in load phases */
 	int64_t planned;          /* originals scheduled */
 	int64_t sent;             /* originals sent */
 	int64_t retries_sent;
 	int64_t accepted;         /* 202 */
 	int64_t duplicates;       /* 200 duplicate receipts */
-	int64_t rejected;         /* 4xx */
+	int64_t conflicts;        /* 409 */
+	int64_t rejected;         /* 400, 413, other 4xx but 409/429 */
+	int64_t throttled;        /* 429 */
 	int64_t failed;           /* 5xx, transport errors, timeouts */
 	int64_t late;             /* sent > 10 ms after their intended time */
 	int64_t dropped;          /* scheduled but never sent (phase ended) */
 	int64_t in_flight;
+	int64_t sent_by_kind[FP_EVENT_KIND_COUNT]; /* originals sent, per kind */
 	int64_t p50_ns, p95_ns, p99_ns, max_ns;   /* from intended send time */
 	int64_t svc_p50_ns, svc_p95_ns, svc_p99_ns; /* service time (from actual send) */
 };
@@ -91,9 +116,10 @@ int fp_loadgen_new(const struct fp_load_conf *conf, struct fp_loadgen **out,
 		   struct fp_err *err);
 
 /*
- * @brief Start sending on a background thread at spec->rate for duration_ns,
- *        stamping phase_id on every event. Returns at once. Event numbering
- *        continues across calls, so a generator can serve several phases.
+ * @brief Start sending on a background thread for duration_ns, stamping
+ *        phase_id on every event. The ramp and the bursts of the spec start
+ *        over at every phase. Returns at once. Event numbering continues
+ *        across calls, so a generator can serve several phases.
  */
 int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 		     int64_t duration_ns, struct fp_err *err);

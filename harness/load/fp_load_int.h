@@ -1,7 +1,8 @@
 /*
  * fp_load_int.h - internals of the load module shared by its sources and its
- * unit tests: the deterministic PRNG, the event builder and the ledger
- * writer. Not part of the public interface (harness/load/fp_load.h).
+ * unit tests: the deterministic PRNG, the arrival schedule, the event
+ * builder and the ledger writer. Not part of the public interface
+ * (harness/load/fp_load.h).
  */
 #ifndef FP_LOAD_INT_H
 #define FP_LOAD_INT_H
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 #include "harness/core/fp_error.h"
+#include "harness/spec/fp_spec.h"
 
 /* ---- PRNG: xoshiro256** seeded through splitmix64 ----------------------- */
 
@@ -26,6 +28,31 @@ void fp_rng_seed(struct fp_rng *r, uint64_t seed, uint64_t stream);
 uint64_t fp_rng_next(struct fp_rng *r);
 double fp_rng_double(struct fp_rng *r);             /* uniform in [0,1) */
 uint64_t fp_rng_below(struct fp_rng *r, uint64_t n); /* uniform in [0,n) */
+
+/* ---- arrival schedule (sched.c) ------------------------------------------ */
+
+/* The rate function of one load phase (ramp, bursts) and its integral
+ * N(t); event k is intended where N reaches k. Immutable once built, so
+ * any thread may read it. */
+struct fp_sched;
+
+/* @returns 0, or -1 when out of memory. The spec must be valid (rates >= 0,
+ *          burst ramps at most half their burst). */
+int fp_sched_build(const struct fp_load_spec *sp, int64_t duration_ns,
+		   struct fp_sched **out);
+void fp_sched_free(struct fp_sched *s);
+/* @returns N(t): expected events in [0, t) (t clamped to the phase). */
+double fp_sched_count(const struct fp_sched *s, int64_t t_ns);
+/* @returns r(t) in events/s (0 outside the phase). */
+double fp_sched_rate_at(const struct fp_sched *s, int64_t t_ns);
+/* @returns the events of the phase: ceil(N(duration)). */
+int64_t fp_sched_planned(const struct fp_sched *s);
+/* @returns the events intended before offset t. */
+int64_t fp_sched_planned_before(const struct fp_sched *s, int64_t t_ns);
+/* @returns the highest r(t) of the phase. */
+double fp_sched_peak(const struct fp_sched *s);
+/* @returns the offset (ns) at which event k is intended. */
+int64_t fp_sched_time_of(const struct fp_sched *s, int64_t k);
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -45,7 +72,13 @@ struct fp_event_mix {
 	int accounts;
 	double high_value_share;
 	double retry_share;
+	/* shares of each event kind, any scale; all 0 means all valid */
+	double kinds[FP_EVENT_KIND_COUNT];
 };
+
+/* Bodies of oversize events are padded beyond this (1 MiB + 1 KiB), so
+ * they exceed the ingress limit of 1 MiB whatever the envelope. */
+#define FP_EVENT_OVERSIZE_MIN (1024u * 1024u + 1024u)
 
 #define FP_EVENT_ID_MAX 24   /* "e-" + 20 digits + NUL */
 #define FP_TRACE_ID_HEX 33   /* 32 hex + NUL */
@@ -54,7 +87,11 @@ struct fp_event_mix {
 
 struct fp_event {
 	uint64_t seq;
-	int retry;       /* selected for one re-send with the same identity */
+	enum fp_event_kind kind; /* drawn from mix->kinds */
+	int retry;       /* selected for one re-send with the same identity
+			  * (never for hash_conflict: its re-send is the
+			  * conflicting one) */
+	int conflict;    /* the body is the hash_conflict re-send */
 	int high_value;
 	char event_id[FP_EVENT_ID_MAX];
 	char account_id[24];
@@ -65,6 +102,10 @@ struct fp_event {
 	char payload_hash[65]; /* "" until fp_event_build() */
 	char trace_id[FP_TRACE_ID_HEX];
 	char span_id[FP_SPAN_ID_HEX];
+	const char *schema_version;  /* static: "1.0", "1.1" or "2.0" */
+	const char *dropped_field;   /* missing_field: "amount_minor" or
+				      * "currency"; else NULL */
+	int64_t occurred_wall_ns;    /* intended send time (occurred_at) */
 	char *body;      /* owned request body (NUL-terminated) or NULL */
 	size_t body_len;
 };
@@ -75,7 +116,14 @@ void fp_event_draw(const struct fp_event_mix *mix, uint64_t seq,
 		   struct fp_event *ev);
 
 /*
- * @brief Draw the event and build its JSON envelope and payload hash.
+ * @brief Draw the event and build its body and payload hash, shaped by its
+ *        kind: valid (schema 1.0); compatible (1.1 + payload.device_id);
+ *        missing_field (no payload.amount_minor, or no currency on odd
+ *        seqs); wrong_type (amount_minor as a string); unsupported_version
+ *        (2.0); malformed_json (the valid text cut in half; no hash);
+ *        oversize (valid, payload.note pads it beyond
+ *        FP_EVENT_OVERSIZE_MIN); hash_conflict (valid: the conflict is the
+ *        re-send, fp_event_make_conflict()).
  * @param occurred_wall_ns wall-clock time of the intended send.
  * @returns FP_OK or FP_ENOMEM; on success ev->body is owned by ev.
  */
@@ -83,6 +131,18 @@ int fp_event_build(const struct fp_event_ids *ids,
 		   const struct fp_event_mix *mix, uint64_t seq,
 		   int64_t occurred_wall_ns, struct fp_event *ev,
 		   struct fp_err *err);
+
+/*
+ * @brief Turn a built hash_conflict event into its conflicting re-send: the
+ *        same identity and occurred_at, amount_minor + 1, so a new payload
+ *        hash. Replaces ev->body; sets ev->conflict.
+ */
+int fp_event_make_conflict(const struct fp_event_ids *ids,
+			   struct fp_event *ev, struct fp_err *err);
+
+/* @returns what the ledger's expect column says for this attempt: the kind
+ *          name, "valid" for the first send of a hash_conflict event. */
+const char *fp_event_expect(const struct fp_event *ev);
 
 /* @brief Fresh random trace id and span id (the original attempt). */
 void fp_event_new_trace(struct fp_event *ev, struct fp_rng *rng);
@@ -102,7 +162,7 @@ void fp_event_release(struct fp_event *ev);
 struct fp_ledger_row {
 	int64_t seq;
 	const char *event_id;
-	const char *kind;          /* "original" | "retry" */
+	const char *kind;          /* "original" | "retry" | "conflict" */
 	int64_t attempt;
 	const char *phase_id;
 	const char *account_id;
@@ -112,12 +172,14 @@ struct fp_ledger_row {
 	int64_t sent_ns;
 	int64_t done_ns;
 	int64_t http_status;
-	const char *outcome;       /* ok | dup | rejected | info | dropped */
+	const char *outcome;       /* ok | dup | conflict | rejected |
+				    * throttled | info | dropped */
 	const char *receipt_status;
 	const char *topic;
 	int64_t partition;
 	int64_t kafka_offset;
 	const char *error;
+	const char *expect;        /* event kind name (fp_event_expect) */
 };
 
 struct fp_ledger;

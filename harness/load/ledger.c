@@ -130,6 +130,8 @@ void fp_ledger_write(struct fp_ledger *l, const struct fp_ledger_row *r)
 	put_int(f, r->kafka_offset);
 	putc_unlocked('\t', f);
 	fp_ledger_put_text(f, r->error);
+	putc_unlocked('\t', f);
+	fp_ledger_put_text(f, r->expect);
 	putc_unlocked('\n', f);
 	funlockfile(f);
 	l->rows++;

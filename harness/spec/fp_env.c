@@ -2,8 +2,9 @@
  * fp_env.c - env profile v1 (fpdrill: env/v1): load, validate, free.
  *
  * The profile binds a scenario's abstract names to one concrete platform:
- * endpoints, topics, groups, tables, and the HTTP calls / commands behind
- * each action. env_file (KEY=VALUE lines written by `envs/local/stack up`)
+ * endpoints, topics, groups, tables, the HTTP calls / commands behind each
+ * action, the samplers whose series drills observe, and the safety limits
+ * (scenario allowlist, blast radius) the run guard enforces. env_file (KEY=VALUE lines written by `envs/local/stack up`)
  * is read first because every other value may say ${env:KEY}.
  */
 #include "harness/spec/fp_spec_int.h"
@@ -49,10 +50,25 @@ static void action_free(struct fp_action *a)
 	fp_sd_strv_free(a->argv, a->argc);
 }
 
+static void sampler_free(struct fp_sampler *sp)
+{
+	free(sp->name);
+	free(sp->group);
+	free(sp->topic);
+	free(sp->query);
+	free(sp->url);
+	free(sp->metric);
+}
+
 void fp_env_free(struct fp_env *env)
 {
 	if (!env)
 		return;
+	for (size_t i = 0; i < env->n_samplers; i++)
+		sampler_free(&env->samplers[i]);
+	free(env->samplers);
+	fp_sd_strv_free(env->safety.allow_scenarios,
+			env->safety.n_allow_scenarios);
 	for (size_t i = 0; i < env->n_actions; i++)
 		action_free(&env->actions[i]);
 	free(env->actions);
@@ -335,6 +351,312 @@ static int decode_actions(struct fp_sd *d, struct fp_env *env,
 	return FP_OK;
 }
 
+/* ---- samplers ----------------------------------------------------------- */
+
+/* The implicit series every run samples; no profile may redefine it. */
+#define RESERVED_SAMPLER "decision_group_lag"
+/* Sampler names become series names ("<name>.latency_ms" for http) in
+ * samples.tsv and report.json; the cap keeps them readable. */
+#define SAMPLER_NAME_MAX 64
+
+static int sampler_name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || isdigit(c) || c == '_' || c == '.';
+}
+
+/* Prometheus metric selector: a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*),
+ * optionally followed by {label="value",...}. @returns 1 when well formed. */
+static int metric_ok(const char *m)
+{
+	const char *p = m;
+
+	if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
+		return 0;
+	while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+		p++;
+	if (!*p)
+		return 1;
+	if (*p++ != '{')
+		return 0;
+	for (;;) {
+		if (!(isalpha((unsigned char)*p) || *p == '_'))
+			return 0;
+		while (isalnum((unsigned char)*p) || *p == '_')
+			p++;
+		if (*p++ != '=' || *p++ != '"')
+			return 0;
+		while (*p && *p != '"') {
+			if (*p == '\\' && p[1])
+				p++;
+			p++;
+		}
+		if (*p++ != '"')
+			return 0;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		return p[0] == '}' && p[1] == '\0';
+	}
+}
+
+static int decode_sampler_kind(struct fp_sd *d, const struct fp_yaml_node *an,
+			       struct fp_sampler *sp, const char *what)
+{
+	static const char *const kinds[] = {"kafka_lag", "sql", "http",
+					    "prometheus", NULL};
+	static const char *const k_lag[] = {"group", "topic", NULL};
+	static const char *const k_sql[] = {"query", NULL};
+	static const char *const k_http[] = {"url", "expect", "timeout", NULL};
+	static const char *const k_prom[] = {"url", "metric", "timeout", NULL};
+	const struct fp_yaml_node *k = NULL, *v;
+	char w[160], got[160];
+	int found = -1;
+
+	if (fp_sd_want_map(d, an, what) || fp_sd_check_keys(d, an, what, kinds))
+		return d->rc;
+	for (int i = 0; kinds[i]; i++) {
+		if (!fp_yaml_get(an, kinds[i]))
+			continue;
+		if (found >= 0)
+			return fp_sd_err(d, an,
+					 "expected exactly one of kafka_lag, "
+					 "sql, http, prometheus in %s, got "
+					 "both %s and %s",
+					 what, kinds[found], kinds[i]);
+		found = i;
+		k = fp_yaml_get(an, kinds[i]);
+	}
+	if (found < 0)
+		return fp_sd_err(d, an,
+				 "expected exactly one of kafka_lag, sql, "
+				 "http, prometheus in %s, got none",
+				 what);
+	sp->kind = (enum fp_sampler_kind)found;
+	snprintf(w, sizeof w, "%s %s", what, kinds[found]);
+	if (fp_sd_want_map(d, k, w))
+		return d->rc;
+	switch (sp->kind) {
+	case FP_SAMPLER_KAFKA_LAG:
+		if (fp_sd_check_keys(d, k, w, k_lag) ||
+		    fp_sd_require(d, k, "group", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->group) ||
+		    fp_sd_require(d, k, "topic", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->topic))
+			return d->rc;
+		break;
+	case FP_SAMPLER_SQL:
+		if (fp_sd_check_keys(d, k, w, k_sql) ||
+		    fp_sd_require(d, k, "query", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->query))
+			return d->rc;
+		break;
+	case FP_SAMPLER_HTTP: {
+		long long expect = 200;
+
+		if (fp_sd_check_keys(d, k, w, k_http) ||
+		    fp_sd_require(d, k, "url", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->url) ||
+		    fp_sd_int(d, fp_yaml_get(k, "expect"), 100, 599, &expect) ||
+		    fp_sd_duration(d, fp_yaml_get(k, "timeout"),
+				   &sp->timeout_ns))
+			return d->rc;
+		sp->expect_status = (int)expect;
+		break;
+	}
+	case FP_SAMPLER_PROMETHEUS:
+		if (fp_sd_check_keys(d, k, w, k_prom) ||
+		    fp_sd_require(d, k, "url", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->url) ||
+		    fp_sd_require(d, k, "metric", w, &v) ||
+		    fp_sd_str_nonempty(d, v, &sp->metric) ||
+		    fp_sd_duration(d, fp_yaml_get(k, "timeout"),
+				   &sp->timeout_ns))
+			return d->rc;
+		if (!metric_ok(sp->metric))
+			return fp_sd_err(d, v,
+					 "expected a Prometheus metric name "
+					 "with an optional {label=\"value\","
+					 "...} matcher, got %s",
+					 fp_yaml_describe(v, got, sizeof got));
+		break;
+	}
+	v = fp_yaml_get(k, "timeout");
+	if (v && sp->timeout_ns <= 0)
+		return fp_sd_err(d, v, "expected a timeout above 0, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	return FP_OK;
+}
+
+/* "<http sampler>.latency_ms" is a derived series: no sampler may take
+ * that name, or two series would be written under it. */
+static int check_latency_clash(struct fp_sd *d, const struct fp_env *env,
+			       const struct fp_yaml_node *n)
+{
+	for (size_t i = 0; i < env->n_samplers; i++) {
+		const struct fp_sampler *a = &env->samplers[i];
+		size_t al = strlen(a->name);
+
+		if (a->kind != FP_SAMPLER_HTTP)
+			continue;
+		for (size_t j = 0; j < env->n_samplers; j++) {
+			const char *b = env->samplers[j].name;
+
+			if (strncmp(b, a->name, al) == 0 &&
+			    strcmp(b + al, ".latency_ms") == 0) {
+				const struct fp_yaml_node *at =
+					fp_yaml_key(n, b);
+
+				return fp_sd_err(d, at ? at : n,
+						 "expected a sampler name "
+						 "that is not the latency "
+						 "series of http sampler "
+						 "\"%s\", got \"%s\"",
+						 a->name, b);
+			}
+		}
+	}
+	return FP_OK;
+}
+
+static int decode_samplers(struct fp_sd *d, struct fp_env *env,
+			   const struct fp_yaml_node *n)
+{
+	const struct fp_yaml_node *every;
+	char got[160];
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "samplers"))
+		return d->rc;
+	every = fp_yaml_get(n, "every");
+	if (every) {
+		if (fp_sd_duration(d, every, &env->sample_every_ns))
+			return d->rc;
+		if (env->sample_every_ns < 50 * FP_NS_PER_MS ||
+		    env->sample_every_ns > 10 * FP_NS_PER_S)
+			return fp_sd_err(d, every,
+					 "expected a sample period from 50ms "
+					 "to 10s, got %s",
+					 fp_yaml_describe(every, got,
+							  sizeof got));
+	}
+	if (n->n - (every ? 1 : 0) == 0)
+		return FP_OK;
+	env->samplers = calloc(n->n, sizeof *env->samplers);
+	if (!env->samplers)
+		return fp_sd_oom(d);
+	for (size_t i = 0; i < n->n; i++) {
+		const struct fp_yaml_node *kn = n->keys[i];
+		struct fp_sampler *sp;
+		char what[160];
+
+		if (strcmp(kn->str, "every") == 0)
+			continue;
+		sp = &env->samplers[env->n_samplers++];
+		sp->expect_status = 200;
+		sp->timeout_ns = 2 * FP_NS_PER_S;
+		sp->mark = fp_sd_mark(d, n->vals[i]);
+		if (fp_sd_name(d, kn, sampler_name_char,
+			       "a sampler name of a-z, 0-9, '_' and '.'",
+			       &sp->name))
+			return d->rc;
+		if (strlen(sp->name) > SAMPLER_NAME_MAX)
+			return fp_sd_err(d, kn,
+					 "expected a sampler name of at most "
+					 "%d characters, got %s",
+					 SAMPLER_NAME_MAX,
+					 fp_yaml_describe(kn, got, sizeof got));
+		if (strcmp(sp->name, RESERVED_SAMPLER) == 0)
+			return fp_sd_err(d, kn,
+					 "expected a sampler name other than "
+					 "\"" RESERVED_SAMPLER "\" (reserved: "
+					 "the harness always samples it from "
+					 "observables decision_group and "
+					 "traffic_topic), got it");
+		snprintf(what, sizeof what, "sampler \"%s\"", sp->name);
+		if (decode_sampler_kind(d, n->vals[i], sp, what))
+			return d->rc;
+	}
+	return check_latency_clash(d, env, n);
+}
+
+/* ---- safety ------------------------------------------------------------- */
+
+static int scenario_id_char(int c)
+{
+	return isalnum(c) || c == '_' || c == '.' || c == '-';
+}
+
+/* A share in (0, 1]; absent leaves 0 (no limit). */
+static int decode_share(struct fp_sd *d, const struct fp_yaml_node *n,
+			double *out)
+{
+	char got[160];
+
+	if (!n)
+		return FP_OK;
+	if (fp_sd_number(d, n, out))
+		return d->rc;
+	if (!(*out > 0 && *out <= 1))
+		return fp_sd_err(d, n,
+				 "expected a share above 0 and at most 1, "
+				 "got %s",
+				 fp_yaml_describe(n, got, sizeof got));
+	return FP_OK;
+}
+
+static int decode_safety(struct fp_sd *d, struct fp_env *env,
+			 const struct fp_yaml_node *n)
+{
+	static const char *const keys[] = {
+		"allow_scenarios",     "max_rate",           "max_duration",
+		"max_partition_share", "max_instance_share", NULL};
+	struct fp_safety *s = &env->safety;
+	const struct fp_yaml_node *v;
+	char got[160];
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "safety") ||
+	    fp_sd_check_keys(d, n, "safety", keys))
+		return d->rc;
+	v = fp_yaml_get(n, "allow_scenarios");
+	if (fp_sd_strlist(d, v, "safety.allow_scenarios", &s->allow_scenarios,
+			  &s->n_allow_scenarios))
+		return d->rc;
+	for (size_t i = 0; i < s->n_allow_scenarios; i++) {
+		char *tmp = NULL;
+
+		if (fp_sd_name(d, v->vals[i], scenario_id_char,
+			       "a drill id like DR-02 (letters, digits, '.', "
+			       "'_', '-')",
+			       &tmp))
+			return d->rc;
+		free(tmp);
+	}
+	v = fp_yaml_get(n, "max_rate");
+	if (fp_sd_number(d, v, &s->max_rate))
+		return d->rc;
+	if (v && !(s->max_rate > 0))
+		return fp_sd_err(d, v,
+				 "expected a rate above 0 (events per second, "
+				 "bursts included), got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	v = fp_yaml_get(n, "max_duration");
+	if (fp_sd_duration(d, v, &s->max_duration_ns))
+		return d->rc;
+	if (v && s->max_duration_ns <= 0)
+		return fp_sd_err(d, v, "expected a duration above 0, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (decode_share(d, fp_yaml_get(n, "max_partition_share"),
+			 &s->max_partition_share) ||
+	    decode_share(d, fp_yaml_get(n, "max_instance_share"),
+			 &s->max_instance_share))
+		return d->rc;
+	return FP_OK;
+}
+
 /* ---- sections --------------------------------------------------------- */
 
 static int decode_identity(struct fp_sd *d, struct fp_env *env,
@@ -440,6 +762,7 @@ static int set_defaults(struct fp_sd *d, struct fp_env *env)
 	env->out_dir = strdup("fpdrill-out");
 	env->s3_region = strdup("us-east-1");
 	env->s3_prefix = strdup("fpdrill");
+	env->sample_every_ns = 250 * FP_NS_PER_MS;
 	if (!env->platform_run_id || !env->event_class || !env->runtime_lane ||
 	    !env->out_dir || !env->s3_region || !env->s3_prefix)
 		return fp_sd_oom(d);
@@ -451,7 +774,8 @@ static int decode_env(struct fp_sd *d, struct fp_env *env,
 {
 	static const char *const keys[] = {
 		"fpdrill", "name",        "class",   "env_file", "identity",
-		"target",  "observables", "actions", "reports",  NULL};
+		"target",  "observables", "actions", "reports",  "samplers",
+		"safety",  NULL};
 	const struct fp_yaml_node *v;
 	struct fp_yaml_node *ef = NULL;
 	int cls = FP_ENV_LOCAL;
@@ -489,9 +813,20 @@ static int decode_env(struct fp_sd *d, struct fp_env *env,
 	    fp_sd_want_map(d, v, "observables") ||
 	    fp_sd_kvlist(d, v, "observables", &env->observables))
 		return d->rc;
-	if (decode_actions(d, env, fp_yaml_get(root, "actions")))
+	if (decode_actions(d, env, fp_yaml_get(root, "actions")) ||
+	    decode_reports(d, env, fp_yaml_get(root, "reports")) ||
+	    decode_samplers(d, env, fp_yaml_get(root, "samplers")) ||
+	    decode_safety(d, env, fp_yaml_get(root, "safety")))
 		return d->rc;
-	return decode_reports(d, env, fp_yaml_get(root, "reports"));
+	/* The production guard: such a profile runs only the drills it
+	 * names, so the refusal is at load time, before any flag matters. */
+	if (env->env_class == FP_ENV_PRODUCTION &&
+	    env->safety.n_allow_scenarios == 0)
+		return fp_sd_err(d, fp_yaml_get(root, "class"),
+				 "expected a profile of class production to "
+				 "list the drills it allows under "
+				 "safety.allow_scenarios, got none");
+	return FP_OK;
 }
 
 int fp_env_load(const char *path, struct fp_env **out, struct fp_err *err)

@@ -5,8 +5,10 @@
  * other value may say ${params.NAME}; then the whole tree is interpolated,
  * and only then typed, so "duration: ${params.d}" decodes as a duration.
  * Cross references (revert -> earlier "as", mark:<name> -> an earlier or
- * current phase's mark, phase_duration:<id> -> a phase, action -> the env
- * profile, inject/invariant -> the plugin tables) are all checked here, so
+ * current phase's mark, phase_duration:<id> -> a phase, a recovery bound's
+ * after: phase:<id> / revert:<as-id>, action -> the env profile,
+ * inject/invariant -> the plugin tables, observables of until / recovery /
+ * stop_conditions -> the env profile's samplers) are all checked here, so
  * a run never starts with a spec that would fail halfway through.
  */
 #include "harness/spec/fp_spec_int.h"
@@ -63,8 +65,17 @@ void fp_scenario_free(struct fp_scenario *sc)
 	for (size_t i = 0; i < sc->n_bounds; i++) {
 		free(sc->bounds[i].name);
 		free(sc->bounds[i].measure);
+		free(sc->bounds[i].recovery.observable);
+		free(sc->bounds[i].after);
 	}
 	free(sc->bounds);
+	for (size_t i = 0; i < sc->n_stop_conditions; i++) {
+		free(sc->stop_conditions[i].text);
+		free(sc->stop_conditions[i].observable);
+	}
+	free(sc->stop_conditions);
+	free(sc->load.bursts);
+	free(sc->load.kafka_topic);
 	free(sc->id);
 	free(sc->title);
 	free(sc->description);
@@ -78,6 +89,21 @@ void fp_scenario_free(struct fp_scenario *sc)
 }
 
 /* ---- names -------------------------------------------------------------- */
+
+/* FP_EVENT_KIND_MAP names in enum order, NULL-terminated (mix: keys). */
+static const char *const kind_names[] = {
+#define FP_EVENT_KIND_NAME(sym, name) name,
+	FP_EVENT_KIND_MAP(FP_EVENT_KIND_NAME)
+#undef FP_EVENT_KIND_NAME
+	NULL};
+
+const char *fp_event_kind_name(enum fp_event_kind k)
+{
+	return (unsigned)k < FP_EVENT_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+/* Comparison operators in enum fp_cmp order. */
+static const char *const cmp_ops[] = {"<", "<=", "==", ">=", ">", NULL};
 
 static int name_char(int c)
 {
@@ -177,16 +203,170 @@ static int apply_sets(struct scn *s, const char *const *sets, size_t nsets)
 
 /* ---- load ------------------------------------------------------------- */
 
+/* Bursts beyond this are a spec mistake, and the load generator's rate
+ * polynomial grows one degree per overlapping burst. */
+#define MAX_BURSTS 64
+
+static int decode_ramp(struct scn *s, const struct fp_yaml_node *n)
+{
+	static const char *const keys[] = {"from", "to", "over", NULL};
+	struct fp_load_spec *l = &s->sc->load;
+	struct fp_sd *d = &s->d;
+	const struct fp_yaml_node *v;
+	char got[160];
+
+	if (fp_sd_want_map(d, n, "load.ramp") ||
+	    fp_sd_check_keys(d, n, "load.ramp", keys) ||
+	    fp_sd_require(d, n, "from", "load.ramp", &v) ||
+	    fp_sd_number_range(d, v, 0, 1e7, &l->ramp_from) ||
+	    fp_sd_require(d, n, "to", "load.ramp", &v) ||
+	    fp_sd_number(d, v, &l->ramp_to))
+		return d->rc;
+	if (!(l->ramp_to > 0 && l->ramp_to <= 1e7))
+		return fp_sd_err(d, v,
+				 "expected a rate above 0 and at most 1e+07 "
+				 "(events per second), got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_require(d, n, "over", "load.ramp", &v) ||
+	    fp_sd_duration(d, v, &l->ramp_over_ns))
+		return d->rc;
+	if (l->ramp_over_ns <= 0)
+		return fp_sd_err(d, v, "expected a ramp time above 0, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	/* rate is the steady rate the ramp ends at (shown by `plan`). */
+	l->rate = l->ramp_to;
+	return FP_OK;
+}
+
+static int decode_burst(struct scn *s, const struct fp_yaml_node *n,
+			struct fp_burst *b)
+{
+	static const char *const keys[] = {"at",    "duration", "multiplier",
+					   "shape", "ramp",     NULL};
+	static const char *const shapes[] = {"step", "ramp", NULL};
+	struct fp_sd *d = &s->d;
+	const struct fp_yaml_node *v, *rv;
+	char got[160];
+	int shape = 0;
+
+	if (fp_sd_want_map(d, n, "a burst") ||
+	    fp_sd_check_keys(d, n, "burst", keys) ||
+	    fp_sd_require(d, n, "at", "burst", &v) ||
+	    fp_sd_duration(d, v, &b->at_ns) ||
+	    fp_sd_require(d, n, "duration", "burst", &v) ||
+	    fp_sd_duration(d, v, &b->duration_ns))
+		return d->rc;
+	if (b->duration_ns <= 0)
+		return fp_sd_err(d, v,
+				 "expected a burst duration above 0, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_require(d, n, "multiplier", "burst", &v) ||
+	    fp_sd_number(d, v, &b->multiplier))
+		return d->rc;
+	if (!(b->multiplier > 0 && b->multiplier <= 1000))
+		return fp_sd_err(d, v,
+				 "expected a multiplier above 0 and at most "
+				 "1000, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_enum(d, fp_yaml_get(n, "shape"), shapes, &shape))
+		return d->rc;
+	b->ramp = shape;
+	rv = fp_yaml_get(n, "ramp");
+	if (rv && !b->ramp)
+		return fp_sd_err(d, rv,
+				 "expected ramp: only with shape: ramp, got "
+				 "it with shape: step");
+	if (!b->ramp)
+		return FP_OK;
+	b->ramp_ns = b->duration_ns / 4;
+	if (fp_sd_duration(d, rv, &b->ramp_ns))
+		return d->rc;
+	if (rv && (b->ramp_ns <= 0 || b->ramp_ns > b->duration_ns / 2))
+		return fp_sd_err(d, rv,
+				 "expected a ramp time above 0 and at most "
+				 "half the burst duration (up and down both "
+				 "fit), got %s",
+				 fp_yaml_describe(rv, got, sizeof got));
+	return FP_OK;
+}
+
+static int decode_bursts(struct scn *s, const struct fp_yaml_node *n)
+{
+	struct fp_load_spec *l = &s->sc->load;
+	struct fp_sd *d = &s->d;
+	char got[160];
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_seq(d, n, "load.bursts"))
+		return d->rc;
+	if (n->n > MAX_BURSTS)
+		return fp_sd_err(d, n,
+				 "expected at most %d bursts, got %zu (%s)",
+				 MAX_BURSTS, n->n,
+				 fp_yaml_describe(n, got, sizeof got));
+	if (n->n == 0)
+		return FP_OK;
+	l->bursts = calloc(n->n, sizeof *l->bursts);
+	if (!l->bursts)
+		return fp_sd_oom(d);
+	for (size_t i = 0; i < n->n; i++) {
+		l->n_bursts++;
+		if (decode_burst(s, n->vals[i], &l->bursts[i]))
+			return d->rc;
+	}
+	return FP_OK;
+}
+
+static int decode_mix(struct scn *s, const struct fp_yaml_node *n)
+{
+	struct fp_load_spec *l = &s->sc->load;
+	struct fp_sd *d = &s->d;
+	double sum = 0;
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "load.mix") ||
+	    fp_sd_check_keys(d, n, "load.mix", kind_names))
+		return d->rc;
+	for (int k = 0; k < FP_EVENT_KIND_COUNT; k++)
+		l->mix[k] = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		int k = 0;
+		char got[160];
+
+		while (strcmp(kind_names[k], n->keys[i]->str) != 0)
+			k++; /* check_keys guarantees a match */
+		if (fp_sd_number(d, n->vals[i], &l->mix[k]))
+			return d->rc;
+		if (!(l->mix[k] >= 0))
+			return fp_sd_err(d, n->vals[i],
+					 "expected a share of 0 or more, got %s",
+					 fp_yaml_describe(n->vals[i], got,
+							  sizeof got));
+		sum += l->mix[k];
+	}
+	if (!(sum > 0))
+		return fp_sd_err(d, n,
+				 "expected load.mix shares that add up to "
+				 "more than 0, got a sum of 0");
+	for (int k = 0; k < FP_EVENT_KIND_COUNT; k++)
+		l->mix[k] /= sum;
+	return FP_OK;
+}
+
 static int decode_load(struct scn *s, const struct fp_yaml_node *n)
 {
 	static const char *const keys[] = {
-		"channel",  "rate",             "seed",    "concurrency",
-		"accounts", "high_value_share", "timeout", "retry", NULL};
+		"channel",  "rate",   "seed",  "concurrency",
+		"accounts", "high_value_share", "timeout", "retry",
+		"ramp",     "bursts", "mix",   "kafka",   NULL};
 	static const char *const rkeys[] = {"share", "delay", NULL};
+	static const char *const kkeys[] = {"topic", NULL};
 	static const char *const channels[] = {"http", "kafka", NULL};
 	struct fp_load_spec *l = &s->sc->load;
 	struct fp_sd *d = &s->d;
-	const struct fp_yaml_node *v, *r;
+	const struct fp_yaml_node *v, *r, *ramp, *k;
 	long long conc = 64, accounts = 1000;
 	int ch = FP_CHANNEL_HTTP;
 	char got[160];
@@ -197,17 +377,49 @@ static int decode_load(struct scn *s, const struct fp_yaml_node *n)
 	    fp_sd_check_keys(d, n, "load", keys))
 		return d->rc;
 	l->enabled = 1;
-	if (fp_sd_enum(d, fp_yaml_get(n, "channel"), channels, &ch))
+	v = fp_yaml_get(n, "channel");
+	if (fp_sd_enum(d, v, channels, &ch))
 		return d->rc;
 	l->channel = (enum fp_channel)ch;
-	if (fp_sd_require(d, n, "rate", "load", &v) ||
-	    fp_sd_number(d, v, &l->rate))
+	k = fp_yaml_get(n, "kafka");
+	if (l->channel == FP_CHANNEL_KAFKA && !k)
+		return fp_sd_err(d, n,
+				 "missing required key \"kafka\" in load "
+				 "(channel: kafka produces to kafka.topic)");
+	if (k && l->channel != FP_CHANNEL_KAFKA)
+		return fp_sd_err(d, k,
+				 "expected load.kafka only with channel: "
+				 "kafka, got it with channel: http");
+	if (k && (fp_sd_want_map(d, k, "load.kafka") ||
+		  fp_sd_check_keys(d, k, "load.kafka", kkeys) ||
+		  fp_sd_require(d, k, "topic", "load.kafka", &v) ||
+		  fp_sd_str_nonempty(d, v, &l->kafka_topic)))
 		return d->rc;
-	if (!(l->rate > 0))
-		return fp_sd_err(d, v,
-				 "expected a rate above 0 (events per "
-				 "second), got %s",
-				 fp_yaml_describe(v, got, sizeof got));
+	v = fp_yaml_get(n, "rate");
+	ramp = fp_yaml_get(n, "ramp");
+	if (v && ramp)
+		return fp_sd_err(d, ramp,
+				 "expected exactly one of rate or ramp in "
+				 "load, got both");
+	if (!v && !ramp)
+		return fp_sd_err(d, n,
+				 "missing required key \"rate\" (or "
+				 "\"ramp\") in load");
+	if (ramp) {
+		if (decode_ramp(s, ramp))
+			return d->rc;
+	} else {
+		if (fp_sd_number(d, v, &l->rate))
+			return d->rc;
+		if (!(l->rate > 0))
+			return fp_sd_err(d, v,
+					 "expected a rate above 0 (events per "
+					 "second), got %s",
+					 fp_yaml_describe(v, got, sizeof got));
+	}
+	if (decode_bursts(s, fp_yaml_get(n, "bursts")) ||
+	    decode_mix(s, fp_yaml_get(n, "mix")))
+		return d->rc;
 	if (fp_sd_u64(d, fp_yaml_get(n, "seed"), &l->seed) ||
 	    fp_sd_int(d, fp_yaml_get(n, "concurrency"), 1, 4096, &conc) ||
 	    fp_sd_int(d, fp_yaml_get(n, "accounts"), 1, 0x7fffffff,
@@ -326,6 +538,43 @@ static int check_bound_action(struct scn *s, const struct fp_yaml_node *n,
 		  "%s), got \"%.64s\" (unbound action)",
 		  s->env->name, known.len ? fp_buf_cstr(&known) : "none",
 		  name);
+	fp_buf_release(&known);
+	return d->rc;
+}
+
+/* The series a run samples: decision_group_lag, every sampler of the env
+ * profile, and "<name>.latency_ms" of each http sampler. Without an env
+ * profile nothing is known, so nothing is checked. */
+static int check_observable(struct scn *s, const struct fp_yaml_node *at,
+			    const char *name)
+{
+	struct fp_buf known = FP_BUF_INIT(2048);
+	const struct fp_env *env = s->env;
+	struct fp_sd *d = &s->d;
+
+	if (!env || strcmp(name, "decision_group_lag") == 0)
+		return FP_OK;
+	for (size_t i = 0; i < env->n_samplers; i++) {
+		const struct fp_sampler *sp = &env->samplers[i];
+		size_t nl = strlen(sp->name);
+
+		if (strcmp(sp->name, name) == 0 ||
+		    (sp->kind == FP_SAMPLER_HTTP &&
+		     strncmp(name, sp->name, nl) == 0 &&
+		     strcmp(name + nl, ".latency_ms") == 0))
+			return FP_OK;
+	}
+	fp_buf_puts(&known, "decision_group_lag");
+	for (size_t i = 0; i < env->n_samplers; i++) {
+		fp_buf_printf(&known, ", %s", env->samplers[i].name);
+		if (env->samplers[i].kind == FP_SAMPLER_HTTP)
+			fp_buf_printf(&known, ", %s.latency_ms",
+				      env->samplers[i].name);
+	}
+	fp_sd_err(d, at,
+		  "unknown observable \"%.64s\" (known: %s; samplers are "
+		  "declared under samplers: in env profile \"%s\")",
+		  name, fp_buf_cstr(&known), env->name);
 	fp_buf_release(&known);
 	return d->rc;
 }
@@ -458,7 +707,6 @@ static int decode_until(struct scn *s, const struct fp_yaml_node *n,
 {
 	static const char *const keys[] = {"observable", "op",      "value",
 					   "hold",       "timeout", NULL};
-	static const char *const ops[] = {"<", "<=", "==", ">=", ">", NULL};
 	struct fp_sd *d = &s->d;
 	const struct fp_yaml_node *v;
 	int op = 0;
@@ -472,15 +720,16 @@ static int decode_until(struct scn *s, const struct fp_yaml_node *n,
 	if (fp_sd_require(d, n, "observable", "until", &v) ||
 	    fp_sd_name(d, v, name_char, "an observable " NAME_DESCR,
 		       &p->until.observable) ||
+	    check_observable(s, v, p->until.observable) ||
 	    fp_sd_require(d, n, "op", "until", &v) ||
-	    fp_sd_enum(d, v, ops, &op) ||
+	    fp_sd_enum(d, v, cmp_ops, &op) ||
 	    fp_sd_require(d, n, "value", "until", &v) ||
 	    fp_sd_number(d, v, &p->until.value) ||
 	    fp_sd_duration(d, fp_yaml_get(n, "hold"), &p->until.hold_ns) ||
 	    fp_sd_require(d, n, "timeout", "until", &v) ||
 	    fp_sd_duration(d, v, &p->until.timeout_ns))
 		return d->rc;
-	/* ops[] is in fp_cmp order. */
+	/* cmp_ops[] is in fp_cmp order. */
 	p->until.op = (enum fp_cmp)op;
 	return FP_OK;
 }
@@ -618,10 +867,147 @@ static int decode_checks(struct scn *s, const struct fp_yaml_node *n)
 	return FP_OK;
 }
 
+/* "a, b" of the phase ids, for messages. */
+static void list_phases(const struct fp_scenario *sc, struct fp_buf *b)
+{
+	for (size_t p = 0; p < sc->n_phases; p++)
+		fp_buf_printf(b, "%s%s", p ? ", " : "", sc->phases[p].id);
+}
+
+static int has_phase(const struct fp_scenario *sc, const char *id)
+{
+	for (size_t p = 0; p < sc->n_phases; p++)
+		if (strcmp(sc->phases[p].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/* measure: "phase_duration:<id>" must name a phase; other measures are
+ * free-form (judged by the run loop). */
+static int decode_measure(struct scn *s, const struct fp_yaml_node *mv,
+			  struct fp_bound *b)
+{
+	static const char pd[] = "phase_duration:";
+	struct fp_buf known = FP_BUF_INIT(1024);
+	struct fp_sd *d = &s->d;
+
+	b->kind = FP_BOUND_MEASURE;
+	if (fp_sd_str_nonempty(d, mv, &b->measure))
+		return d->rc;
+	if (strncmp(b->measure, pd, sizeof pd - 1) != 0 ||
+	    has_phase(s->sc, b->measure + sizeof pd - 1))
+		return FP_OK;
+	list_phases(s->sc, &known);
+	fp_sd_err(d, mv,
+		  "expected phase_duration:<phase id> naming a phase (phases: "
+		  "%s), got \"%.64s\" (dangling reference)",
+		  fp_buf_cstr(&known), b->measure);
+	fp_buf_release(&known);
+	return d->rc;
+}
+
+/* after: "phase:<id>" (a phase of this scenario) or "revert:<as-id>" (the
+ * as: id of an action or inject step). */
+static int check_after(struct scn *s, const struct fp_yaml_node *v,
+		       const char *after)
+{
+	struct fp_buf known = FP_BUF_INIT(1024);
+	struct fp_sd *d = &s->d;
+
+	if (strncmp(after, "phase:", 6) == 0) {
+		if (has_phase(s->sc, after + 6))
+			return FP_OK;
+		list_phases(s->sc, &known);
+		fp_sd_err(d, v,
+			  "expected after: phase:<id> naming a phase (phases: "
+			  "%s), got \"%.64s\" (dangling reference)",
+			  fp_buf_cstr(&known), after);
+	} else if (strncmp(after, "revert:", 7) == 0) {
+		if (find_as(s->sc, s->sc->n_phases, after + 7))
+			return FP_OK;
+		list_as(s->sc, s->sc->n_phases, 0, &known);
+		fp_sd_err(d, v,
+			  "expected after: revert:<id> naming the as: id of "
+			  "an action or inject step (defined: %s), got "
+			  "\"%.64s\" (dangling reference)",
+			  fp_buf_cstr(&known), after);
+	} else {
+		fp_sd_err(d, v,
+			  "expected after: phase:<phase id> or "
+			  "revert:<step as: id>, got \"%.64s\"",
+			  after);
+	}
+	fp_buf_release(&known);
+	return d->rc;
+}
+
+static int decode_recovery(struct scn *s, const struct fp_yaml_node *n,
+			   struct fp_bound *b)
+{
+	static const char *const keys[] = {"observable", "op",    "value",
+					   "hold",       "after", NULL};
+	struct fp_sd *d = &s->d;
+	const struct fp_yaml_node *v;
+	int op = 0;
+
+	b->kind = FP_BOUND_RECOVERY;
+	if (fp_sd_want_map(d, n, "recovery") ||
+	    fp_sd_check_keys(d, n, "recovery", keys) ||
+	    fp_sd_require(d, n, "observable", "recovery", &v) ||
+	    fp_sd_name(d, v, name_char, "an observable " NAME_DESCR,
+		       &b->recovery.observable) ||
+	    check_observable(s, v, b->recovery.observable) ||
+	    fp_sd_require(d, n, "op", "recovery", &v) ||
+	    fp_sd_enum(d, v, cmp_ops, &op) ||
+	    fp_sd_require(d, n, "value", "recovery", &v) ||
+	    fp_sd_number(d, v, &b->recovery.value) ||
+	    fp_sd_duration(d, fp_yaml_get(n, "hold"), &b->recovery.hold_ns) ||
+	    fp_sd_require(d, n, "after", "recovery", &v) ||
+	    fp_sd_str_nonempty(d, v, &b->after) ||
+	    check_after(s, v, b->after))
+		return d->rc;
+	b->recovery.op = (enum fp_cmp)op;
+	return FP_OK;
+}
+
+static int decode_latency(struct scn *s, const struct fp_yaml_node *n,
+			  struct fp_bound *b)
+{
+	static const char *const keys[] = {"percentile", "of", NULL};
+	static const char *const ofs[] = {"corrected", "service", NULL};
+	struct fp_sd *d = &s->d;
+	const struct fp_yaml_node *v;
+	char got[160];
+	int of = 0;
+
+	b->kind = FP_BOUND_LATENCY;
+	if (fp_sd_want_map(d, n, "latency") ||
+	    fp_sd_check_keys(d, n, "latency", keys) ||
+	    fp_sd_require(d, n, "percentile", "latency", &v) ||
+	    fp_sd_number(d, v, &b->percentile))
+		return d->rc;
+	if (!(b->percentile > 0 && b->percentile <= 100))
+		return fp_sd_err(d, v,
+				 "expected a percentile above 0 and at most "
+				 "100, got %s",
+				 fp_yaml_describe(v, got, sizeof got));
+	if (fp_sd_enum(d, fp_yaml_get(n, "of"), ofs, &of))
+		return d->rc;
+	b->service_time = of;
+	if (!s->sc->load.enabled)
+		return fp_sd_err(d, n,
+				 "expected a top-level load: block for a "
+				 "latency bound (latency is measured on the "
+				 "load), got none");
+	return FP_OK;
+}
+
 static int decode_bounds(struct scn *s, const struct fp_yaml_node *n)
 {
-	static const char *const keys[] = {"name", "measure", "limit", NULL};
-	static const char pd[] = "phase_duration:";
+	static const char *const keys[] = {"name",    "measure", "recovery",
+					   "latency", "limit",   NULL};
+	static const char *const kinds[] = {"measure", "recovery", "latency",
+					    NULL};
 	struct fp_sd *d = &s->d;
 
 	if (!n || fp_yaml_is_null(n))
@@ -635,8 +1021,8 @@ static int decode_bounds(struct scn *s, const struct fp_yaml_node *n)
 		return fp_sd_oom(d);
 	for (size_t i = 0; i < n->n; i++) {
 		struct fp_bound *b = &s->sc->bounds[i];
-		const struct fp_yaml_node *bn = n->vals[i], *v, *mv;
-		int found = 0;
+		const struct fp_yaml_node *bn = n->vals[i], *v, *kv = NULL;
+		int kind = -1;
 
 		s->sc->n_bounds++;
 		b->mark = fp_sd_mark(d, bn);
@@ -652,30 +1038,160 @@ static int decode_bounds(struct scn *s, const struct fp_yaml_node *n)
 						 "expected a bound name used "
 						 "once, got \"%s\" again",
 						 b->name);
-		if (fp_sd_require(d, bn, "measure", "bound", &mv) ||
-		    fp_sd_str_nonempty(d, mv, &b->measure) ||
-		    fp_sd_require(d, bn, "limit", "bound", &v) ||
+		for (int k = 0; kinds[k]; k++) {
+			if (!fp_yaml_get(bn, kinds[k]))
+				continue;
+			if (kind >= 0)
+				return fp_sd_err(d, bn,
+						 "expected exactly one of "
+						 "measure, recovery, latency "
+						 "in a bound, got both %s and "
+						 "%s",
+						 kinds[kind], kinds[k]);
+			kind = k;
+			kv = fp_yaml_get(bn, kinds[k]);
+		}
+		if (kind < 0)
+			return fp_sd_err(d, bn,
+					 "expected exactly one of measure, "
+					 "recovery, latency in a bound, got "
+					 "none");
+		if ((kind == FP_BOUND_MEASURE && decode_measure(s, kv, b)) ||
+		    (kind == FP_BOUND_RECOVERY && decode_recovery(s, kv, b)) ||
+		    (kind == FP_BOUND_LATENCY && decode_latency(s, kv, b)))
+			return d->rc;
+		if (fp_sd_require(d, bn, "limit", "bound", &v) ||
 		    fp_sd_duration(d, v, &b->limit_ns))
 			return d->rc;
-		if (strncmp(b->measure, pd, sizeof pd - 1) != 0)
-			continue;
-		for (size_t p = 0; p < s->sc->n_phases; p++)
-			if (strcmp(s->sc->phases[p].id,
-				   b->measure + sizeof pd - 1) == 0)
-				found = 1;
-		if (!found) {
-			struct fp_buf known = FP_BUF_INIT(1024);
+	}
+	return FP_OK;
+}
 
-			for (size_t p = 0; p < s->sc->n_phases; p++)
-				fp_buf_printf(&known, "%s%s", p ? ", " : "",
-					      s->sc->phases[p].id);
-			fp_sd_err(d, mv,
-				  "expected phase_duration:<phase id> naming "
-				  "a phase (phases: %s), got \"%.64s\" "
-				  "(dangling reference)",
-				  fp_buf_cstr(&known), b->measure);
-			fp_buf_release(&known);
-			return d->rc;
+/* ---- stop conditions ---------------------------------------------------- */
+
+#define STOP_FORM "\"<observable> <op> <number> [for <duration>]\""
+
+/* The string form "<observable> <op> <number> [for <duration>]", split on
+ * blanks. Errors point at the string (the scalar's mark). */
+static int parse_stop_string(struct scn *s, const struct fp_yaml_node *n,
+			     struct fp_stop_condition *c)
+{
+	struct fp_sd *d = &s->d;
+	char buf[512], got[160], *tok[6], *save = NULL;
+	int nt = 0, op = -1;
+
+	if (strlen(n->str) >= sizeof buf)
+		return fp_sd_err(d, n, "expected " STOP_FORM ", got %s",
+				 fp_yaml_describe(n, got, sizeof got));
+	snprintf(buf, sizeof buf, "%s", n->str);
+	for (char *t = strtok_r(buf, " \t", &save); t;
+	     t = strtok_r(NULL, " \t", &save)) {
+		if (nt == 5)
+			return fp_sd_err(d, n,
+					 "expected " STOP_FORM ", got %s "
+					 "(extra words)",
+					 fp_yaml_describe(n, got, sizeof got));
+		tok[nt++] = t;
+	}
+	if (nt != 3 && !(nt == 5 && strcmp(tok[3], "for") == 0))
+		return fp_sd_err(d, n, "expected " STOP_FORM ", got %s",
+				 fp_yaml_describe(n, got, sizeof got));
+	for (const char *p = tok[0]; *p; p++)
+		if (!name_char((unsigned char)*p))
+			return fp_sd_err(d, n,
+					 "expected " STOP_FORM " with an "
+					 "observable " NAME_DESCR ", got %s",
+					 fp_yaml_describe(n, got, sizeof got));
+	for (int i = 0; cmp_ops[i]; i++)
+		if (strcmp(cmp_ops[i], tok[1]) == 0)
+			op = i;
+	if (op < 0)
+		return fp_sd_err(d, n,
+				 "expected " STOP_FORM " with op one of <, "
+				 "<=, ==, >=, >, got \"%.64s\" in %s",
+				 tok[1], fp_yaml_describe(n, got, sizeof got));
+	if (fp_sd_parse_number(tok[2], &c->value))
+		return fp_sd_err(d, n,
+				 "expected " STOP_FORM " with a number, got "
+				 "\"%.64s\" in %s",
+				 tok[2], fp_yaml_describe(n, got, sizeof got));
+	if (nt == 5 && fp_duration_parse(tok[4], &c->for_ns))
+		return fp_sd_err(d, n,
+				 "expected " STOP_FORM " with a duration like "
+				 "250ms, 10s, 2m after for, got \"%.64s\" in "
+				 "%s",
+				 tok[4], fp_yaml_describe(n, got, sizeof got));
+	c->op = (enum fp_cmp)op;
+	c->observable = strdup(tok[0]);
+	c->text = strdup(n->str);
+	if (!c->observable || !c->text)
+		return fp_sd_oom(d);
+	return check_observable(s, n, c->observable);
+}
+
+static int decode_stop_map(struct scn *s, const struct fp_yaml_node *n,
+			   struct fp_stop_condition *c)
+{
+	static const char *const keys[] = {"observable", "op", "value", "for",
+					   NULL};
+	struct fp_sd *d = &s->d;
+	struct fp_buf text = FP_BUF_INIT(512);
+	const struct fp_yaml_node *v, *vv;
+	int op = 0;
+
+	if (fp_sd_check_keys(d, n, "stop condition", keys) ||
+	    fp_sd_require(d, n, "observable", "stop condition", &v) ||
+	    fp_sd_name(d, v, name_char, "an observable " NAME_DESCR,
+		       &c->observable) ||
+	    check_observable(s, v, c->observable) ||
+	    fp_sd_require(d, n, "op", "stop condition", &v) ||
+	    fp_sd_enum(d, v, cmp_ops, &op) ||
+	    fp_sd_require(d, n, "value", "stop condition", &vv) ||
+	    fp_sd_number(d, vv, &c->value) ||
+	    fp_sd_duration(d, fp_yaml_get(n, "for"), &c->for_ns))
+		return d->rc;
+	c->op = (enum fp_cmp)op;
+	/* The text the report shows: the string form of the same condition. */
+	fp_buf_printf(&text, "%s %s %s", c->observable, cmp_ops[op], vv->str);
+	v = fp_yaml_get(n, "for");
+	if (v)
+		fp_buf_printf(&text, " for %s", v->str);
+	c->text = fp_buf_detach(&text);
+	return c->text ? FP_OK : fp_sd_oom(d);
+}
+
+static int decode_stop_conditions(struct scn *s, const struct fp_yaml_node *n)
+{
+	struct fp_sd *d = &s->d;
+	char got[160];
+
+	if (!n || fp_yaml_is_null(n))
+		return FP_OK;
+	if (fp_sd_want_seq(d, n, "stop_conditions"))
+		return d->rc;
+	if (n->n == 0)
+		return FP_OK;
+	s->sc->stop_conditions = calloc(n->n, sizeof *s->sc->stop_conditions);
+	if (!s->sc->stop_conditions)
+		return fp_sd_oom(d);
+	for (size_t i = 0; i < n->n; i++) {
+		struct fp_stop_condition *c = &s->sc->stop_conditions[i];
+		const struct fp_yaml_node *cn = n->vals[i];
+
+		s->sc->n_stop_conditions++;
+		c->mark = fp_sd_mark(d, cn);
+		if (cn->kind == FP_YAML_MAP) {
+			if (decode_stop_map(s, cn, c))
+				return d->rc;
+		} else if (cn->kind == FP_YAML_SCALAR && !fp_yaml_is_null(cn)) {
+			if (parse_stop_string(s, cn, c))
+				return d->rc;
+		} else {
+			return fp_sd_err(d, cn,
+					 "expected a stop condition (" STOP_FORM
+					 " or {observable, op, value, for}), "
+					 "got %s",
+					 fp_yaml_describe(cn, got, sizeof got));
 		}
 	}
 	return FP_OK;
@@ -689,7 +1205,7 @@ static int decode_scenario(struct scn *s, struct fp_yaml_node *root,
 	static const char *const keys[] = {
 		"fpdrill", "id",     "title",  "description", "expected",
 		"claims",  "covers", "params", "load",        "phases",
-		"checks",  "bounds", "followups", NULL};
+		"checks",  "bounds", "followups", "stop_conditions", NULL};
 	struct fp_scenario *sc = s->sc;
 	struct fp_sd *d = &s->d;
 	const struct fp_yaml_node *v;
@@ -734,6 +1250,7 @@ static int decode_scenario(struct scn *s, struct fp_yaml_node *root,
 	    decode_phases(s, v) ||
 	    decode_checks(s, fp_yaml_get(root, "checks")) ||
 	    decode_bounds(s, fp_yaml_get(root, "bounds")) ||
+	    decode_stop_conditions(s, fp_yaml_get(root, "stop_conditions")) ||
 	    fp_sd_strlist(d, fp_yaml_get(root, "followups"), "followups",
 			  &sc->followups, &sc->n_followups))
 		return d->rc;
@@ -750,6 +1267,7 @@ static void set_defaults(struct fp_load_spec *l)
 	l->timeout_ns = 10 * FP_NS_PER_S;
 	l->retry_share = 0;
 	l->retry_delay_ns = 200 * FP_NS_PER_MS;
+	l->mix[FP_EVENT_VALID] = 1;
 }
 
 int fp_scenario_load(const char *path, const struct fp_env *env,

@@ -492,7 +492,7 @@ int fp_sd_bool(struct fp_sd *d, const struct fp_yaml_node *n, int *out)
 
 /* strtod alone would take "0x1p3", "inf" and leading blanks: allow only
  * plain decimal notation, then require it to consume everything. */
-static int parse_number(const char *s, double *out)
+int fp_sd_parse_number(const char *s, double *out)
 {
 	char *end;
 	double v;
@@ -516,7 +516,7 @@ int fp_sd_number(struct fp_sd *d, const struct fp_yaml_node *n, double *out)
 		return FP_OK;
 	if (want_scalar(d, n, "a number"))
 		return d->rc;
-	if (parse_number(n->str, &v))
+	if (fp_sd_parse_number(n->str, &v))
 		return fp_sd_err(d, n, "expected a number, got %s",
 				 fp_yaml_describe(n, got, sizeof got));
 	*out = v;
@@ -533,7 +533,7 @@ int fp_sd_number_range(struct fp_sd *d, const struct fp_yaml_node *n,
 		return FP_OK;
 	if (want_scalar(d, n, "a number"))
 		return d->rc;
-	if (parse_number(n->str, &v) || v < lo || v > hi)
+	if (fp_sd_parse_number(n->str, &v) || v < lo || v > hi)
 		return fp_sd_err(d, n, "expected a number from %g to %g, got %s",
 				 lo, hi, fp_yaml_describe(n, got, sizeof got));
 	*out = v;

@@ -87,6 +87,9 @@ int fp_sd_duration(struct fp_sd *d, const struct fp_yaml_node *n,
 		   int64_t *out);
 int fp_sd_bool(struct fp_sd *d, const struct fp_yaml_node *n, int *out);
 int fp_sd_number(struct fp_sd *d, const struct fp_yaml_node *n, double *out);
+/* @brief Plain decimal notation, fully consumed, finite (no "inf", hex or
+ *        blanks); the number rule of every typed value. @returns 0 or -1. */
+int fp_sd_parse_number(const char *s, double *out);
 /* A number in [lo, hi]. */
 int fp_sd_number_range(struct fp_sd *d, const struct fp_yaml_node *n,
 		       double lo, double hi, double *out);

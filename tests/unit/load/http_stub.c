@@ -27,6 +27,7 @@
 
 #define MAX_CONNS 512
 #define IN_MAX 65536
+#define BODY_LIMIT (1024u * 1024u)  /* the contract's 1 MiB */
 
 struct stub_conn {
 	int fd;
@@ -36,18 +37,22 @@ struct stub_conn {
 	size_t outlen, outoff;
 	int64_t due; /* response parked until then */
 	int parked;
+	size_t skip; /* bytes of an oversize body still to discard */
+	size_t skip_hlen, skip_blen; /* its headers (kept in in) and size */
 };
 
-/* Insert seq into the set; @returns 1 when it was already there. */
-static int seen_add(struct stub *s, uint64_t seq)
+/* Insert seq (with the hash of its first body) into the set; @returns 0
+ * when new, 1 when seen with the same hash, 2 when seen with another. */
+static int seen_add(struct stub *s, uint64_t seq, uint64_t hash)
 {
 	size_t i;
 
 	if (s->seen_cap == 0 || (s->total + 1) * 2 > (int64_t)s->seen_cap) {
 		size_t ncap = s->seen_cap ? s->seen_cap * 2 : 1024;
 		uint64_t *n = calloc(ncap, sizeof *n);
+		uint64_t *nh = calloc(ncap, sizeof *nh);
 
-		if (!n)
+		if (!n || !nh)
 			abort();
 		for (size_t j = 0; j < s->seen_cap; j++) {
 			uint64_t v = s->seen[j];
@@ -58,16 +63,20 @@ static int seen_add(struct stub *s, uint64_t seq)
 			     i = (i + 1) & (ncap - 1))
 				;
 			n[i] = v;
+			nh[i] = s->seen_hash[j];
 		}
 		free(s->seen);
+		free(s->seen_hash);
 		s->seen = n;
+		s->seen_hash = nh;
 		s->seen_cap = ncap;
 	}
 	for (i = (size_t)(seq * 0x9e3779b97f4a7c15u) & (s->seen_cap - 1);
 	     s->seen[i]; i = (i + 1) & (s->seen_cap - 1))
 		if (s->seen[i] == seq)
-			return 1;
+			return s->seen_hash[i] == hash ? 1 : 2;
 	s->seen[i] = seq;
+	s->seen_hash[i] = hash;
 	return 0;
 }
 
@@ -87,50 +96,64 @@ static const char *find_header(const char *hdrs, size_t len, const char *name)
 	return NULL;
 }
 
-static void respond(struct stub *s, struct stub_conn *c, const char *body,
-		    size_t blen, int64_t now)
+/* Copy header name's value (up to the line end) into out. */
+static void header_value(const char *hdrs, size_t len, const char *name,
+			 char *out, size_t outsz)
+{
+	const char *v = find_header(hdrs, len, name);
+	size_t n = v ? strcspn(v, "\r\n") : 0;
+
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, v ? v : "", n);
+	out[n] = '\0';
+}
+
+/* Answer the request whose headers are hdrs[0, hlen) and whose body is
+ * body[0, blen); an oversize body (blen > BODY_LIMIT) was discarded and
+ * body is NULL. */
+static void respond(struct stub *s, struct stub_conn *c, const char *hdrs,
+		    size_t hlen, const char *body, size_t blen, int64_t now)
 {
 	static const char key[] = "\"event_id\":\"e-";
-	const char *p = memmem(body, blen, key, sizeof key - 1);
-	const char *tp = find_header(c->in, (size_t)(body - c->in), "traceparent");
+	const char *p = body ? memmem(body, blen, key, sizeof key - 1) : NULL;
+	const char *tp = find_header(hdrs, hlen, "traceparent");
 	uint64_t seq = p ? strtoull(p + sizeof key - 1, NULL, 10) : 0;
-	int status, dup, n;
+	int status, dup = 0, n;
 	const char *text, *rstat;
-	char rb[512];
+	char rb[512], xid[32], xrun[64], xclass[64], bh[65], prefix[17];
 	int64_t due, rel = now - s->t0;
 
+	header_value(hdrs, hlen, "x-event-id", xid, sizeof xid);
+	header_value(hdrs, hlen, "x-platform-run-id", xrun, sizeof xrun);
+	header_value(hdrs, hlen, "x-event-class", xclass, sizeof xclass);
+	/* The header wins: an oversize body is never read and a truncated
+	 * (malformed) one may hold a cut-off event id. */
+	if (strncmp(xid, "e-", 2) == 0)
+		seq = strtoull(xid + 2, NULL, 10);
+	/* Hashing costs (much, under valgrind): only when a check needs it. */
+	bh[0] = '\0';
+	if (body && (s->conf.record || s->conf.conflict_on_mismatch))
+		fp_sha256_hex(body, blen, bh);
+	memcpy(prefix, bh, 16);
+	prefix[16] = '\0';
+
 	pthread_mutex_lock(&s->mu);
-	dup = seen_add(s, seq ? seq : UINT64_MAX);
-	if (s->conf.record) {
-		if (s->nreqs == s->capreqs) {
-			size_t ncap = s->capreqs ? s->capreqs * 2 : 1024;
-			struct stub_req *r = realloc(s->reqs, ncap * sizeof *r);
-
-			if (!r)
-				abort();
-			s->reqs = r;
-			s->capreqs = ncap;
-		}
-		{
-			struct stub_req *r = &s->reqs[s->nreqs++];
-
-			memset(r, 0, sizeof *r);
-			r->seq = seq;
-			fp_sha256_hex(body, blen, r->body_hash);
-			/* "00-" trace(32) "-" span(16) "-01" */
-			if (tp && strlen(tp) >= 55) {
-				memcpy(r->trace_id, tp + 3, 32);
-				memcpy(r->span_id, tp + 36, 16);
-			}
-		}
-	}
-	s->total++;
-	pthread_mutex_unlock(&s->mu);
-
-	if (s->conf.status) {
+	if (body)
+		dup = seen_add(s, seq ? seq : UINT64_MAX,
+			       strtoull(prefix, NULL, 16));
+	if (!body) {
+		status = 413;
+		text = "Payload Too Large";
+		rstat = "rejected";
+	} else if (s->conf.status) {
 		status = s->conf.status;
 		text = "Status";
 		rstat = status < 500 ? "rejected" : "unavailable";
+	} else if (dup == 2 && s->conf.conflict_on_mismatch) {
+		status = 409;
+		text = "Conflict";
+		rstat = "conflict";
 	} else if (dup && s->conf.dup_on_repeat) {
 		status = 200;
 		text = "OK";
@@ -140,6 +163,35 @@ static void respond(struct stub *s, struct stub_conn *c, const char *body,
 		text = "Accepted";
 		rstat = "accepted";
 	}
+	if (s->conf.record) {
+		struct stub_req *r;
+
+		if (s->nreqs == s->capreqs) {
+			size_t ncap = s->capreqs ? s->capreqs * 2 : 1024;
+
+			r = realloc(s->reqs, ncap * sizeof *r);
+			if (!r)
+				abort();
+			s->reqs = r;
+			s->capreqs = ncap;
+		}
+		r = &s->reqs[s->nreqs++];
+		memset(r, 0, sizeof *r);
+		r->seq = seq;
+		memcpy(r->body_hash, bh, sizeof r->body_hash);
+		r->status = status;
+		r->body_len = blen;
+		snprintf(r->x_event_id, sizeof r->x_event_id, "%s", xid);
+		r->x_ids = xrun[0] && xclass[0];
+		/* "00-" trace(32) "-" span(16) "-01" */
+		if (tp && strlen(tp) >= 55) {
+			memcpy(r->trace_id, tp + 3, 32);
+			memcpy(r->span_id, tp + 36, 16);
+		}
+	}
+	s->total++;
+	pthread_mutex_unlock(&s->mu);
+
 	n = snprintf(rb, sizeof rb,
 		     "{\"status\":\"%s\",\"reason\":\"stub\",\"event_id\":\"e-%020llu\","
 		     "\"topic\":\"fp.bus.traffic.fraud.v1\",\"partition\":%d,"
@@ -163,6 +215,13 @@ static void respond(struct stub *s, struct stub_conn *c, const char *body,
 	c->parked = 1;
 }
 
+/* The oversize body has been read: answer it. */
+static void skip_done(struct stub *s, struct stub_conn *c, int64_t now)
+{
+	respond(s, c, c->in, c->skip_hlen, NULL, c->skip_blen, now);
+	c->inlen = 0;
+}
+
 /* Try to complete one request from the input buffer. */
 static void parse(struct stub *s, struct stub_conn *c, int64_t now)
 {
@@ -176,9 +235,22 @@ static void parse(struct stub *s, struct stub_conn *c, int64_t now)
 	cl = find_header(c->in, hlen, "content-length");
 	blen = cl ? (size_t)strtoul(cl, NULL, 10) : 0;
 	total = hlen + blen;
+	if (blen > BODY_LIMIT) {
+		/* Keep the headers (the identity is there), discard the body
+		 * as it arrives, answer 413 once it is all in. */
+		size_t have = c->inlen - hlen < blen ? c->inlen - hlen : blen;
+
+		c->skip_hlen = hlen;
+		c->skip_blen = blen;
+		c->skip = blen - have;
+		c->inlen = hlen;
+		if (c->skip == 0)
+			skip_done(s, c, now);
+		return;
+	}
 	if (c->inlen < total)
 		return;
-	respond(s, c, c->in + hlen, blen, now);
+	respond(s, c, c->in, hlen, c->in + hlen, blen, now);
 	memmove(c->in, c->in + total, c->inlen - total);
 	c->inlen -= total;
 }
@@ -244,6 +316,25 @@ static void *stub_main(void *arg)
 					c->parked = 0;
 					parse(s, c, now); /* pipelined rest, if any */
 				}
+				continue;
+			}
+			if (!c->parked && c->skip > 0 &&
+			    (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))) {
+				char scratch[65536];
+				ssize_t r = read(c->fd, scratch,
+						 c->skip < sizeof scratch
+							 ? c->skip
+							 : sizeof scratch);
+
+				if (r <= 0) {
+					if (r < 0 && errno == EAGAIN)
+						continue;
+					close_conn(s, i);
+					continue;
+				}
+				c->skip -= (size_t)r;
+				if (c->skip == 0)
+					skip_done(s, c, now);
 				continue;
 			}
 			if (!c->parked && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -334,7 +425,9 @@ void stub_free(struct stub *s)
 {
 	free(s->reqs);
 	free(s->seen);
+	free(s->seen_hash);
 	s->reqs = NULL;
 	s->seen = NULL;
+	s->seen_hash = NULL;
 	pthread_mutex_destroy(&s->mu);
 }

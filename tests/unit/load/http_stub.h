@@ -2,7 +2,9 @@
  * http_stub.h - a tiny in-process ingress stand-in for the load generator's
  * unit tests: HTTP/1.1 with keep-alive on 127.0.0.1, one poll() thread,
  * answers like the platform contract (202 + receipt, 200 duplicate for a
- * repeated event_id) and can be made slow or stalled on purpose.
+ * repeated event_id, 409 for a repeated event_id with other bytes when
+ * asked, 413 for a body over 1 MiB, read and discarded) and can be made
+ * slow or stalled on purpose.
  */
 #ifndef HTTP_STUB_H
 #define HTTP_STUB_H
@@ -16,6 +18,7 @@ struct stub_conf {
 	int64_t stall_at_ns;   /* requests received in [at, at + stall) after */
 	int64_t stall_ns;      /* stub start are answered at at + stall */
 	int dup_on_repeat;     /* 200 "duplicate" for an event_id seen before */
+	int conflict_on_mismatch; /* 409 for a seen event_id with other bytes */
 	int status;            /* answer this status to everything (0 = normal) */
 	int record;            /* keep one struct stub_req per request */
 };
@@ -25,6 +28,10 @@ struct stub_req {
 	char body_hash[65];    /* sha256 of the exact body bytes */
 	char trace_id[33];
 	char span_id[17];
+	int status;            /* what the stub answered */
+	size_t body_len;
+	char x_event_id[32];   /* X-Event-Id header ("" when absent) */
+	int x_ids;             /* X-Platform-Run-Id and X-Event-Class present */
 };
 
 struct stub_conn;
@@ -46,6 +53,7 @@ struct stub {
 	int64_t total;         /* requests answered */
 	int64_t max_conns;     /* most simultaneous connections seen */
 	uint64_t *seen;        /* open-addressing set of seqs (0 = empty) */
+	uint64_t *seen_hash;   /* first body hash (64-bit prefix) per seq */
 	size_t seen_cap;
 };
 

@@ -1,10 +1,12 @@
 /*
  * test_event.c - event bodies: deterministic in (seed, seq), the contract's
  * envelope, the payload hash (canonical, key-order independent, known
- * digest) and the traffic mix (high-value share, ranges).
+ * digest), the traffic mix (high-value share, ranges) and the event kinds
+ * (proportions, and each kind's body parsed back).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,5 +193,202 @@ Test(event, trace_context)
 		fp_event_new_span(&ev, &rng);
 		cr_assert_str_eq(ev.trace_id, trace);
 		cr_assert_str_neq(ev.span_id, span);
+	}
+}
+
+/* ---- event kinds -------------------------------------------------------- */
+
+static const double full_mix[FP_EVENT_KIND_COUNT] = {
+	[FP_EVENT_VALID] = 0.5,          [FP_EVENT_COMPATIBLE] = 0.1,
+	[FP_EVENT_MISSING_FIELD] = 0.1,  [FP_EVENT_WRONG_TYPE] = 0.1,
+	[FP_EVENT_UNSUPPORTED_VERSION] = 0.05, [FP_EVENT_MALFORMED_JSON] = 0.05,
+	[FP_EVENT_OVERSIZE] = 0.05,      [FP_EVENT_HASH_CONFLICT] = 0.05,
+};
+
+Test(event, kind_mix_proportions_over_20k)
+{
+	struct fp_event_mix m = mix;
+	int64_t count[FP_EVENT_KIND_COUNT] = {0};
+	const int n = 20000;
+
+	memcpy(m.kinds, full_mix, sizeof m.kinds);
+	for (int i = 1; i <= n; i++) {
+		struct fp_event ev, plain;
+
+		fp_event_draw(&m, (uint64_t)i, &ev);
+		count[ev.kind]++;
+		/* The kind draw comes last: the other fields do not move. */
+		fp_event_draw(&mix, (uint64_t)i, &plain);
+		cr_assert_str_eq(ev.account_id, plain.account_id);
+		cr_assert_eq(ev.amount_minor, plain.amount_minor);
+		cr_assert_eq(plain.kind, FP_EVENT_VALID);
+		if (ev.kind == FP_EVENT_HASH_CONFLICT)
+			cr_assert_eq(ev.retry, 0);
+		else
+			cr_assert_eq(ev.retry, plain.retry);
+	}
+	for (int k = 0; k < FP_EVENT_KIND_COUNT; k++) {
+		double p = full_mix[k], want = p * n;
+		double sd = sqrt(n * p * (1 - p));
+
+		/* 4.5 sigma: a fixed seed either passes forever or never. */
+		cr_assert(fabs((double)count[k] - want) < 4.5 * sd,
+			  "%s: %lld of %d, want %.0f +- %.0f",
+			  fp_event_kind_name((enum fp_event_kind)k),
+			  (long long)count[k], n, want, 4.5 * sd);
+	}
+	/* Shares need not add up to 1; only a kind with no share is never
+	 * drawn. */
+	memset(m.kinds, 0, sizeof m.kinds);
+	m.kinds[FP_EVENT_WRONG_TYPE] = 3;
+	for (int i = 1; i <= 100; i++) {
+		struct fp_event ev;
+
+		fp_event_draw(&m, (uint64_t)i, &ev);
+		cr_assert_eq(ev.kind, FP_EVENT_WRONG_TYPE);
+	}
+}
+
+/* Build the first event of kind k (scanning seqs) and parse it back. */
+static json_t *build_kind(enum fp_event_kind k, struct fp_event *ev)
+{
+	struct fp_event_mix m = mix;
+	struct fp_err err = {0};
+	json_error_t jerr;
+	json_t *j;
+
+	m.kinds[k] = 1;
+	cr_assert_eq(fp_event_build(&ids, &m, 42, WALL, ev, &err), FP_OK, "%s",
+		     err.msg);
+	cr_assert_eq(ev->kind, k);
+	cr_assert_eq(ev->body_len, strlen(ev->body));
+	j = json_loadb(ev->body, ev->body_len, 0, &jerr);
+	if (k == FP_EVENT_MALFORMED_JSON) {
+		cr_assert_null(j, "malformed body parsed: %s", ev->body);
+		return NULL;
+	}
+	cr_assert_not_null(j, "%s: %s", fp_event_kind_name(k), jerr.text);
+	return j;
+}
+
+static const char *sv(json_t *j)
+{
+	return json_string_value(json_object_get(j, "schema_version"));
+}
+
+/* The payload hash recomputed from the parsed body. */
+static void assert_hash_matches(json_t *j, const struct fp_event *ev)
+{
+	char h[65];
+
+	fp_payload_hash(json_object_get(j, "payload"), h);
+	cr_assert_str_eq(h, ev->payload_hash);
+}
+
+Test(event, kind_bodies_have_their_shape)
+{
+	struct fp_event ev;
+	json_t *j, *p;
+
+	j = build_kind(FP_EVENT_VALID, &ev);
+	cr_assert_str_eq(sv(j), "1.0");
+	cr_assert(json_is_integer(json_object_get(json_object_get(j, "payload"),
+						  "amount_minor")));
+	cr_assert_str_eq(fp_event_expect(&ev), "valid");
+	json_decref(j);
+	fp_event_release(&ev);
+
+	j = build_kind(FP_EVENT_COMPATIBLE, &ev);
+	p = json_object_get(j, "payload");
+	cr_assert_str_eq(sv(j), "1.1");
+	cr_assert(json_is_string(json_object_get(p, "device_id")));
+	cr_assert_str_eq(ev.schema_version, "1.1");
+	assert_hash_matches(j, &ev);
+	json_decref(j);
+	fp_event_release(&ev);
+
+	j = build_kind(FP_EVENT_MISSING_FIELD, &ev); /* seq 42: even */
+	p = json_object_get(j, "payload");
+	cr_assert_null(json_object_get(p, "amount_minor"));
+	cr_assert_not_null(json_object_get(p, "currency"));
+	cr_assert_str_eq(ev.dropped_field, "amount_minor");
+	cr_assert_str_eq(fp_event_expect(&ev), "missing_field");
+	assert_hash_matches(j, &ev);
+	json_decref(j);
+	fp_event_release(&ev);
+
+	j = build_kind(FP_EVENT_WRONG_TYPE, &ev);
+	p = json_object_get(j, "payload");
+	cr_assert(json_is_string(json_object_get(p, "amount_minor")));
+	cr_assert_eq(strtoll(json_string_value(json_object_get(p, "amount_minor")),
+			     NULL, 10),
+		     ev.amount_minor);
+	json_decref(j);
+	fp_event_release(&ev);
+
+	j = build_kind(FP_EVENT_UNSUPPORTED_VERSION, &ev);
+	cr_assert_str_eq(sv(j), "2.0");
+	json_decref(j);
+	fp_event_release(&ev);
+
+	build_kind(FP_EVENT_MALFORMED_JSON, &ev);
+	cr_assert_eq(ev.payload_hash[0], '\0');
+	cr_assert(strncmp(ev.body, "{\"schema_version\":\"1.0\"", 23) == 0);
+	fp_event_release(&ev);
+
+	j = build_kind(FP_EVENT_OVERSIZE, &ev);
+	cr_assert_gt(ev.body_len, FP_EVENT_OVERSIZE_MIN);
+	cr_assert_gt(ev.body_len, 1024u * 1024u + 1024u);
+	cr_assert_str_eq(sv(j), "1.0");
+	cr_assert(json_is_string(json_object_get(json_object_get(j, "payload"),
+						  "note")));
+	cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")),
+			 ev.event_id);
+	assert_hash_matches(j, &ev);
+	json_decref(j);
+	fp_event_release(&ev);
+
+	/* hash_conflict: a valid first send, then the same identity with
+	 * amount + 1, so another payload hash. */
+	{
+		char first_hash[65];
+		int64_t amount;
+
+		j = build_kind(FP_EVENT_HASH_CONFLICT, &ev);
+		cr_assert_str_eq(sv(j), "1.0");
+		cr_assert_str_eq(fp_event_expect(&ev), "valid");
+		memcpy(first_hash, ev.payload_hash, sizeof first_hash);
+		amount = ev.amount_minor;
+		json_decref(j);
+		cr_assert_eq(fp_event_make_conflict(&ids, &ev, NULL), FP_OK);
+		j = json_loads(ev.body, 0, NULL);
+		cr_assert_not_null(j);
+		p = json_object_get(j, "payload");
+		cr_assert_eq(json_integer_value(json_object_get(p, "amount_minor")),
+			     amount + 1);
+		cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")),
+				 "e-00000000000000000042");
+		cr_assert_str_eq(json_string_value(json_object_get(j, "occurred_at")),
+				 "2026-11-23T18:22:01.123Z");
+		cr_assert_str_neq(ev.payload_hash, first_hash);
+		assert_hash_matches(j, &ev);
+		cr_assert_str_eq(fp_event_expect(&ev), "hash_conflict");
+		json_decref(j);
+		fp_event_release(&ev);
+	}
+
+	/* seq 43 (odd) drops currency instead. */
+	{
+		struct fp_event_mix m = mix;
+		struct fp_err err = {0};
+
+		m.kinds[FP_EVENT_MISSING_FIELD] = 1;
+		cr_assert_eq(fp_event_build(&ids, &m, 43, WALL, &ev, &err), FP_OK);
+		j = json_loads(ev.body, 0, NULL);
+		p = json_object_get(j, "payload");
+		cr_assert_null(json_object_get(p, "currency"));
+		cr_assert_not_null(json_object_get(p, "amount_minor"));
+		json_decref(j);
+		fp_event_release(&ev);
 	}
 }

@@ -49,6 +49,7 @@ Test(ledger, escaping_and_nulls)
 		.partition = FP_LEDGER_NULL,
 		.kafka_offset = -1,
 		.error = "a\\b\tc\nd\re",
+		.expect = "hash_conflict",
 	};
 	char *got;
 
@@ -59,6 +60,7 @@ Test(ledger, escaping_and_nulls)
 	r.seq = 43;
 	r.error = "";
 	r.kind = NULL;
+	r.expect = NULL;
 	fp_ledger_write(l, &r);
 	cr_assert_eq(fp_ledger_rows(l), 2);
 	cr_assert_eq(fp_ledger_close(l, &err), FP_OK, "%s", err.msg);
@@ -67,24 +69,30 @@ Test(ledger, escaping_and_nulls)
 	cr_assert_str_eq(got,
 		"42\te-00000000000000000042\toriginal\t1\tload\\tphase\tacct-000017\t"
 		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t"
-		"a\\\\b\\tc\\nd\\re\n"
+		"a\\\\b\\tc\\nd\\re\thash_conflict\n"
 		"43\te-00000000000000000042\t\\N\t1\tload\\tphase\tacct-000017\t"
-		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t\n");
+		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t\t\\N\n");
 	free(got);
 	unlink(path);
 }
 
 Test(ledger, column_list_matches_row)
 {
-	/* 18 columns in the public list, 18 in the SQL definitions. */
+	/* 19 columns in the public list, 19 in the SQL definitions; expect
+	 * is the last one in both. */
 	int cols = 1, sqlcols = 1;
 
 	for (const char *p = FP_LEDGER_COLUMNS; *p; p++)
 		cols += *p == ',';
 	for (const char *p = FP_LEDGER_SQL_COLUMNS; *p; p++)
 		sqlcols += *p == ',';
-	cr_assert_eq(cols, 18);
-	cr_assert_eq(sqlcols, 18);
+	cr_assert_eq(cols, 19);
+	cr_assert_eq(sqlcols, 19);
+	cr_assert(strstr(FP_LEDGER_COLUMNS, ", expect") + strlen(", expect") ==
+		  FP_LEDGER_COLUMNS + strlen(FP_LEDGER_COLUMNS));
+	cr_assert(strstr(FP_LEDGER_SQL_COLUMNS, ", expect text") +
+			  strlen(", expect text") ==
+		  FP_LEDGER_SQL_COLUMNS + strlen(FP_LEDGER_SQL_COLUMNS));
 }
 
 Test(ledger, open_failure_is_reported)

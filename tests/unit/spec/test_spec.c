@@ -234,7 +234,7 @@ Test(env, unknown_key)
 	assert_msg(err, "env_unknown_key.yaml:3:1: unknown key \"targte\" in "
 			"env profile (expected one of: fpdrill, name, class, "
 			"env_file, identity, target, observables, actions, "
-			"reports)");
+			"reports, samplers, safety)");
 }
 
 Test(env, inline_secret_rejected_without_echo)
@@ -356,6 +356,7 @@ Test(scenario, dr02_decodes_every_field)
 	cr_assert_eq(sc->load.timeout_ns, 5 * FP_NS_PER_S);
 	cr_assert_float_eq(sc->load.retry_share, 0.1, 1e-9);
 	cr_assert_eq(sc->load.retry_delay_ns, 300 * FP_NS_PER_MS);
+	cr_assert_str_eq(sc->load.kafka_topic, "fp.traffic");
 
 	cr_assert_eq(sc->n_phases, 3);
 	p = &sc->phases[0];
@@ -363,7 +364,7 @@ Test(scenario, dr02_decodes_every_field)
 	cr_assert_eq(p->duration_ns, 20 * FP_NS_PER_S);
 	cr_assert_eq(p->load, 1);
 	cr_assert_str_eq(p->mark, "window_start");
-	cr_assert_eq(p->where.line, 24);
+	cr_assert_eq(p->where.line, 25);
 	cr_assert_eq(p->where.col, 5);
 	cr_assert_eq(p->n_steps, 2);
 	st = &p->steps[0];
@@ -371,7 +372,7 @@ Test(scenario, dr02_decodes_every_field)
 	cr_assert_str_eq(st->action, "pause_decisions");
 	cr_assert_str_eq(st->revert_action, "resume_decisions");
 	cr_assert_str_eq(st->as, "paused");
-	cr_assert_eq(st->mark.line, 29);
+	cr_assert_eq(st->mark.line, 30);
 	cr_assert_eq(p->steps[1].kind, FP_STEP_WAIT);
 	cr_assert_eq(p->steps[1].wait_ns, 2 * FP_NS_PER_S);
 	cr_assert_eq(p->has_until, 0);
@@ -404,7 +405,7 @@ Test(scenario, dr02_decodes_every_field)
 	cr_assert_str_eq(sc->checks[0].invariant, "no_duplicate_decisions");
 	cr_assert_eq(sc->checks[0].with.n, 0);
 	cr_assert_str_eq(fp_kv_get(&sc->checks[1].with, "run"), "${run.id}");
-	cr_assert_eq(sc->checks[1].mark.line, 48);
+	cr_assert_eq(sc->checks[1].mark.line, 49);
 	cr_assert_eq(sc->n_bounds, 1);
 	cr_assert_str_eq(sc->bounds[0].name, "replay_completion");
 	cr_assert_str_eq(sc->bounds[0].measure, "phase_duration:drain");
@@ -506,7 +507,7 @@ Test(scenario, set_value_is_typed_where_used)
 
 	cr_assert_eq(sc_fails("sc_dr02.yaml", NULL, sets, 1, NULL, &err),
 		     FP_ESPEC);
-	assert_msg(err, "sc_dr02.yaml:25:15: expected a duration like 250ms, "
+	assert_msg(err, "sc_dr02.yaml:26:15: expected a duration like 250ms, "
 			"10s, 2m, got \"10\" (from "
 			"\"${params.load_duration}\")");
 }
@@ -598,7 +599,7 @@ Test(scenario, unknown_injector)
 	struct fp_err err;
 
 	sc_fails("sc_dr02.yaml", NULL, NULL, 0, &strict, &err);
-	assert_msg(err, "sc_dr02.yaml:35:17: expected a known injector, got "
+	assert_msg(err, "sc_dr02.yaml:36:17: expected a known injector, got "
 			"\"kafka.replay_window\" (unknown injector; see "
 			"docs/injectors/)");
 }
@@ -609,7 +610,7 @@ Test(scenario, unknown_invariant)
 	struct fp_err err;
 
 	sc_fails("sc_dr02.yaml", NULL, NULL, 0, &strict, &err);
-	assert_msg(err, "sc_dr02.yaml:47:16: expected a known invariant, got "
+	assert_msg(err, "sc_dr02.yaml:48:16: expected a known invariant, got "
 			"\"no_duplicate_decisions\" (unknown invariant; see "
 			"docs/invariants/)");
 }
@@ -725,4 +726,310 @@ Test(scenario, several_documents)
 	sc_fails("multi_doc.yaml", NULL, NULL, 0, NULL, &err);
 	assert_msg(err, "multi_doc.yaml:2:1: expected a single YAML document, "
 			"got more than one");
+}
+
+/* ---- v1.1: samplers, safety, ramps, bursts, mix, stop conditions ------- */
+
+Test(env, v11_samplers_and_safety_decode)
+{
+	struct fp_env *env = env_ok("env_v11.yaml");
+	const struct fp_sampler *sp;
+
+	cr_assert_eq(env->env_class, FP_ENV_PRODUCTION);
+	cr_assert_eq(env->sample_every_ns, 500 * FP_NS_PER_MS);
+	cr_assert_eq(env->n_samplers, 4);
+	sp = &env->samplers[0];
+	cr_assert_str_eq(sp->name, "decisions");
+	cr_assert_eq(sp->kind, FP_SAMPLER_SQL);
+	cr_assert_str_eq(sp->query, "SELECT count(*) FROM platform.decision_log "
+				    "WHERE platform_run_id = $1");
+	cr_assert_eq(sp->mark.line, 17);
+	cr_assert_eq(sp->mark.col, 14);
+	sp = &env->samplers[1];
+	cr_assert_str_eq(sp->name, "ingress_up");
+	cr_assert_eq(sp->kind, FP_SAMPLER_HTTP);
+	cr_assert_str_eq(sp->url, "http://127.0.0.1:18080/health");
+	cr_assert_eq(sp->expect_status, 204);
+	cr_assert_eq(sp->timeout_ns, FP_NS_PER_S);
+	sp = &env->samplers[2];
+	cr_assert_eq(sp->kind, FP_SAMPLER_PROMETHEUS);
+	cr_assert_str_eq(sp->metric, "rp_degraded{reason=\"model\",x=\"a\\\"b\"}");
+	cr_assert_eq(sp->timeout_ns, 2 * FP_NS_PER_S);
+	sp = &env->samplers[3];
+	cr_assert_eq(sp->kind, FP_SAMPLER_KAFKA_LAG);
+	cr_assert_str_eq(sp->group, "g");
+	cr_assert_str_eq(sp->topic, "t");
+	cr_assert_eq(env->safety.n_allow_scenarios, 3);
+	cr_assert_str_eq(env->safety.allow_scenarios[1], "DR-06");
+	cr_assert_float_eq(env->safety.max_rate, 500.0, 1e-9);
+	cr_assert_eq(env->safety.max_duration_ns, 30 * 60 * FP_NS_PER_S);
+	cr_assert_float_eq(env->safety.max_partition_share, 0.5, 1e-12);
+	cr_assert_float_eq(env->safety.max_instance_share, 0.25, 1e-12);
+	fp_env_free(env);
+}
+
+Test(env, v11_defaults_without_samplers_or_safety)
+{
+	struct fp_env *env = env_ok("env_min.yaml");
+
+	cr_assert_eq(env->sample_every_ns, 250 * FP_NS_PER_MS);
+	cr_assert_eq(env->n_samplers, 0);
+	cr_assert_null(env->samplers);
+	cr_assert_eq(env->safety.n_allow_scenarios, 0);
+	cr_assert_float_eq(env->safety.max_rate, 0.0, 1e-12);
+	cr_assert_eq(env->safety.max_duration_ns, 0);
+	fp_env_free(env);
+}
+
+/* One error class per row, pinned with its exact place. */
+struct want_err {
+	const char *file;
+	const char *msg;
+};
+
+Test(env, v11_errors)
+{
+	static const struct want_err cases[] = {
+		{"env_sampler_reserved.yaml",
+		 "env_sampler_reserved.yaml:9:3: expected a sampler name other "
+		 "than \"decision_group_lag\" (reserved: the harness always "
+		 "samples it from observables decision_group and "
+		 "traffic_topic), got it"},
+		{"env_sampler_name.yaml",
+		 "env_sampler_name.yaml:10:3: expected a sampler name of a-z, "
+		 "0-9, '_' and '.', got \"Decisions\""},
+		{"env_sampler_kind.yaml",
+		 "env_sampler_kind.yaml:9:9: expected exactly one of kafka_lag, "
+		 "sql, http, prometheus in sampler \"both\", got both sql and "
+		 "http"},
+		{"env_sampler_every.yaml",
+		 "env_sampler_every.yaml:9:10: expected a sample period from "
+		 "50ms to 10s, got \"10ms\""},
+		{"env_sampler_metric.yaml",
+		 "env_sampler_metric.yaml:9:55: expected a Prometheus metric "
+		 "name with an optional {label=\"value\",...} matcher, got "
+		 "\"rp degraded\""},
+		{"env_sampler_clash.yaml",
+		 "env_sampler_clash.yaml:10:3: expected a sampler name that is "
+		 "not the latency series of http sampler \"up\", got "
+		 "\"up.latency_ms\""},
+		{"env_prod_no_allow.yaml",
+		 "env_prod_no_allow.yaml:3:8: expected a profile of class "
+		 "production to list the drills it allows under "
+		 "safety.allow_scenarios, got none"},
+		{"env_safety_share.yaml",
+		 "env_safety_share.yaml:10:24: expected a share above 0 and at "
+		 "most 1, got \"1.5\""},
+	};
+	struct fp_err err;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cr_assert_eq(env_fails(cases[i].file, &err), FP_ESPEC, "%s",
+			     cases[i].file);
+		cr_expect_str_eq(err.msg, cases[i].msg, "\n got: %s\nwant: %s",
+				 err.msg, cases[i].msg);
+	}
+}
+
+Test(scenario, v11_decodes_every_field)
+{
+	struct fp_env *env = env_ok("env_v11.yaml");
+	const struct fp_load_spec *l;
+	const struct fp_stop_condition *c;
+	const struct fp_bound *b;
+	struct fp_scenario *sc = NULL;
+	struct fp_err err;
+	double sum = 0;
+	int rc;
+
+	rc = fp_scenario_load("sc_v11.yaml", env, NULL, 0, &names, &sc, &err);
+	cr_assert_eq(rc, FP_OK, "%s", err.msg);
+	l = &sc->load;
+	cr_assert_eq(l->channel, FP_CHANNEL_KAFKA);
+	cr_assert_str_eq(l->kafka_topic, "fp.bus.traffic.fraud.v1");
+	cr_assert_float_eq(l->ramp_from, 50.0, 1e-12);
+	cr_assert_float_eq(l->ramp_to, 500.0, 1e-12);
+	cr_assert_float_eq(l->rate, 500.0, 1e-12);
+	cr_assert_eq(l->ramp_over_ns, 30 * FP_NS_PER_S);
+	cr_assert_eq(l->n_bursts, 3);
+	cr_assert_eq(l->bursts[0].at_ns, 10 * FP_NS_PER_S);
+	cr_assert_eq(l->bursts[0].duration_ns, 5 * FP_NS_PER_S);
+	cr_assert_float_eq(l->bursts[0].multiplier, 3.0, 1e-12);
+	cr_assert_eq(l->bursts[0].ramp, 0);
+	cr_assert_eq(l->bursts[0].ramp_ns, 0);
+	cr_assert_eq(l->bursts[1].ramp, 1);
+	cr_assert_eq(l->bursts[1].ramp_ns, 2 * FP_NS_PER_S); /* duration/4 */
+	cr_assert_float_eq(l->bursts[1].multiplier, 2.5, 1e-12);
+	cr_assert_eq(l->bursts[2].ramp_ns, 2 * FP_NS_PER_S);
+	for (int k = 0; k < FP_EVENT_KIND_COUNT; k++)
+		sum += l->mix[k];
+	cr_assert_float_eq(sum, 1.0, 1e-12);
+	cr_assert_float_eq(l->mix[FP_EVENT_VALID], 0.9, 1e-12);
+	cr_assert_float_eq(l->mix[FP_EVENT_MALFORMED_JSON], 0.01, 1e-12);
+	cr_assert_float_eq(l->mix[FP_EVENT_HASH_CONFLICT], 0.005, 1e-12);
+	cr_assert_str_eq(fp_event_kind_name(FP_EVENT_UNSUPPORTED_VERSION),
+			 "unsupported_version");
+	cr_assert_str_eq(fp_event_kind_name(FP_EVENT_KIND_COUNT), "unknown");
+
+	cr_assert_eq(sc->n_stop_conditions, 4);
+	c = &sc->stop_conditions[0];
+	cr_assert_str_eq(c->text, "decision_group_lag > 50000 for 10s");
+	cr_assert_str_eq(c->observable, "decision_group_lag");
+	cr_assert_eq(c->op, FP_CMP_GT);
+	cr_assert_float_eq(c->value, 50000.0, 1e-9);
+	cr_assert_eq(c->for_ns, 10 * FP_NS_PER_S);
+	cr_assert_eq(c->mark.line, 18);
+	cr_assert_eq(c->mark.col, 5);
+	c = &sc->stop_conditions[1];
+	cr_assert_str_eq(c->text, "decisions < 1 for 5s");
+	cr_assert_eq(c->op, FP_CMP_LT);
+	cr_assert_eq(c->for_ns, 5 * FP_NS_PER_S);
+	c = &sc->stop_conditions[2];
+	cr_assert_str_eq(c->observable, "ingress_up.latency_ms");
+	cr_assert_eq(c->op, FP_CMP_GE);
+	cr_assert_float_eq(c->value, 1000.0, 1e-9);
+	cr_assert_eq(c->for_ns, 0);
+	c = &sc->stop_conditions[3];
+	cr_assert_str_eq(c->text, "degraded == 1");
+	cr_assert_eq(c->op, FP_CMP_EQ);
+
+	cr_assert_str_eq(sc->phases[1].until.observable, "other_lag");
+	cr_assert_eq(sc->n_bounds, 6);
+	b = &sc->bounds[0];
+	cr_assert_eq(b->kind, FP_BOUND_RECOVERY);
+	cr_assert_str_eq(b->recovery.observable, "decision_group_lag");
+	cr_assert_eq(b->recovery.op, FP_CMP_LE);
+	cr_assert_float_eq(b->recovery.value, 100.0, 1e-9);
+	cr_assert_eq(b->recovery.hold_ns, 5 * FP_NS_PER_S);
+	cr_assert_str_eq(b->after, "revert:paused");
+	cr_assert_eq(b->limit_ns, 60 * FP_NS_PER_S);
+	cr_assert_null(b->measure);
+	cr_assert_str_eq(sc->bounds[1].after, "phase:drain");
+	b = &sc->bounds[2];
+	cr_assert_eq(b->kind, FP_BOUND_LATENCY);
+	cr_assert_float_eq(b->percentile, 99.0, 1e-12);
+	cr_assert_eq(b->service_time, 0);
+	cr_assert_eq(b->limit_ns, 250 * FP_NS_PER_MS);
+	cr_assert_eq(sc->bounds[3].service_time, 1);
+	cr_assert_eq(sc->bounds[4].service_time, 0);
+	cr_assert_float_eq(sc->bounds[4].percentile, 99.9, 1e-12);
+	cr_assert_eq(sc->bounds[5].kind, FP_BOUND_MEASURE);
+	cr_assert_str_eq(sc->bounds[5].measure, "phase_duration:drain");
+	fp_scenario_free(sc);
+	fp_env_free(env);
+}
+
+Test(scenario, v11_defaults)
+{
+	struct fp_scenario *sc = NULL;
+	struct fp_err err;
+	int rc;
+
+	rc = fp_scenario_load("sc_min.yaml", NULL, NULL, 0, NULL, &sc, &err);
+	cr_assert_eq(rc, FP_OK, "%s", err.msg);
+	cr_assert_float_eq(sc->load.mix[FP_EVENT_VALID], 1.0, 1e-12);
+	for (int k = 1; k < FP_EVENT_KIND_COUNT; k++)
+		cr_assert_float_eq(sc->load.mix[k], 0.0, 1e-12);
+	cr_assert_eq(sc->load.ramp_over_ns, 0);
+	cr_assert_eq(sc->load.n_bursts, 0);
+	cr_assert_null(sc->load.kafka_topic);
+	cr_assert_eq(sc->n_stop_conditions, 0);
+	fp_scenario_free(sc);
+}
+
+/* Observables are free names without an env profile (they may be samplers
+ * of whichever profile the drill runs against). */
+Test(scenario, v11_observables_unchecked_without_env)
+{
+	struct fp_scenario *sc = NULL;
+	struct fp_err err;
+	int rc;
+
+	rc = fp_scenario_load("sc_unknown_obs.yaml", NULL, NULL, 0, NULL, &sc,
+			      &err);
+	cr_assert_eq(rc, FP_OK, "%s", err.msg);
+	cr_assert_eq(sc->n_stop_conditions, 3);
+	cr_assert_str_eq(sc->stop_conditions[2].observable, "duplicates");
+	fp_scenario_free(sc);
+}
+
+Test(scenario, v11_errors)
+{
+	static const struct want_err cases[] = {
+		{"sc_rate_and_ramp.yaml",
+		 "sc_rate_and_ramp.yaml:8:9: expected exactly one of rate or "
+		 "ramp in load, got both"},
+		{"sc_no_rate.yaml",
+		 "sc_no_rate.yaml:7:3: missing required key \"rate\" (or "
+		 "\"ramp\") in load"},
+		{"sc_burst_ramp.yaml",
+		 "sc_burst_ramp.yaml:10:64: expected a ramp time above 0 and at "
+		 "most half the burst duration (up and down both fit), got "
+		 "\"3s\""},
+		{"sc_burst_step_ramp.yaml",
+		 "sc_burst_step_ramp.yaml:8:56: expected ramp: only with shape: "
+		 "ramp, got it with shape: step"},
+		{"sc_mix_unknown.yaml",
+		 "sc_mix_unknown.yaml:8:21: unknown key \"oversized\" in "
+		 "load.mix (expected one of: valid, compatible, missing_field, "
+		 "wrong_type, unsupported_version, malformed_json, oversize, "
+		 "hash_conflict)"},
+		{"sc_mix_zero.yaml",
+		 "sc_mix_zero.yaml:8:8: expected load.mix shares that add up to "
+		 "more than 0, got a sum of 0"},
+		{"sc_kafka_topic.yaml",
+		 "sc_kafka_topic.yaml:7:3: missing required key \"kafka\" in "
+		 "load (channel: kafka produces to kafka.topic)"},
+		{"sc_stop_bad.yaml",
+		 "sc_stop_bad.yaml:9:5: expected \"<observable> <op> <number> "
+		 "[for <duration>]\" with op one of <, <=, ==, >=, >, got "
+		 "\">>\" in \"decision_group_lag >> 5\""},
+		{"sc_bound_two.yaml",
+		 "sc_bound_two.yaml:8:5: expected exactly one of measure, "
+		 "recovery, latency in a bound, got both measure and latency"},
+		{"sc_bound_none.yaml",
+		 "sc_bound_none.yaml:8:5: expected exactly one of measure, "
+		 "recovery, latency in a bound, got none"},
+		{"sc_after_phase.yaml",
+		 "sc_after_phase.yaml:9:75: expected after: phase:<id> naming a "
+		 "phase (phases: load), got \"phase:lod\" (dangling "
+		 "reference)"},
+		{"sc_after_revert.yaml",
+		 "sc_after_revert.yaml:9:75: expected after: revert:<id> naming "
+		 "the as: id of an action or inject step (defined: none), got "
+		 "\"revert:paused\" (dangling reference)"},
+		{"sc_latency_pct.yaml",
+		 "sc_latency_pct.yaml:8:37: expected a percentile above 0 and "
+		 "at most 100, got \"0\""},
+	};
+	struct fp_err err;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cr_assert_eq(sc_fails(cases[i].file, NULL, NULL, 0, NULL, &err),
+			     FP_ESPEC, "%s", cases[i].file);
+		cr_expect_str_eq(err.msg, cases[i].msg, "\n got: %s\nwant: %s",
+				 err.msg, cases[i].msg);
+	}
+}
+
+/* With an env profile, an observable must be a series the run samples. */
+Test(scenario, v11_unknown_observable_with_env)
+{
+	struct fp_env *env = env_ok("env_v11.yaml");
+	struct fp_err err;
+
+	sc_fails("sc_unknown_obs.yaml", env, NULL, 0, NULL, &err);
+	assert_msg(err, "sc_unknown_obs.yaml:10:5: unknown observable "
+			"\"duplicates\" (known: decision_group_lag, decisions, "
+			"ingress_up, ingress_up.latency_ms, degraded, "
+			"other_lag; samplers are declared under samplers: in "
+			"env profile \"v11\")");
+	/* until: and recovery: observables are checked the same way. */
+	sc_fails("sc_until_obs.yaml", env, NULL, 0, NULL, &err);
+	assert_prefix(err, "sc_until_obs.yaml:11:25: unknown observable "
+			   "\"decision_lag\" (known: decision_group_lag, ");
+	sc_fails("sc_recovery_obs.yaml", env, NULL, 0, NULL, &err);
+	assert_prefix(err, "sc_recovery_obs.yaml:9:28: unknown observable "
+			   "\"ingress_down\" (known: ");
+	fp_env_free(env);
 }
