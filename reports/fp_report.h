@@ -3,8 +3,9 @@
  *
  * The run loop fills a struct fp_report; the writers turn it into the bundle
  * of DESIGN.md / seed 000 B.6: report.json (schema fpdrill.report/v1,
- * docs/report-schema.md), report.md, junit.xml and manifest.json (sha256 of
- * every file in the bundle directory, written last). fp_s3_upload_bundle()
+ * docs/report-schema.md), report.md, report.html, junit.xml and
+ * manifest.json (sha256 of every file in the bundle directory, written
+ * last). fp_s3_upload_bundle()
  * then copies the bundle to S3 with SigV4, manifest last, so a reader that
  * sees a manifest knows every file it lists is there.
  *
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "harness/core/fp_error.h"
 
@@ -120,8 +122,8 @@ int fp_bundle_dir(const char *out_root, const char *drill_id,
 		  size_t outsz, struct fp_err *err);
 
 /*
- * @brief Write report.json, report.md and junit.xml into dir, then
- *        manifest.json listing the sha256 of every regular file in dir
+ * @brief Write junit.xml, report.html, report.md and report.json into dir,
+ *        then manifest.json listing the sha256 of every regular file in dir
  *        (including files the run wrote there before, e.g. ledger.tsv,
  *        samples.tsv, faults.jsonl). report.json's "artifacts" holds the same
  *        file -> sha256 map (minus report.json and manifest.json themselves).
@@ -168,6 +170,7 @@ int fp_s3_put(const struct fp_s3_conf *c, const char *key, const void *data,
 /* Bundle file names the writers own. */
 #define FP_BUNDLE_REPORT_JSON "report.json"
 #define FP_BUNDLE_REPORT_MD "report.md"
+#define FP_BUNDLE_REPORT_HTML "report.html"
 #define FP_BUNDLE_JUNIT "junit.xml"
 #define FP_BUNDLE_MANIFEST "manifest.json"
 #define FP_MANIFEST_SCHEMA "fpdrill.manifest/v1"
@@ -201,6 +204,25 @@ int fp_bundle_verify(const char *dir, const char *signing_key,
  * @returns 0, or -1 when out (outsz bytes incl. NUL) is too small.
  */
 int fp_s3_uri_encode(const char *in, char *out, size_t outsz);
+
+/* Marker the run loop leaves in a bundle whose upload failed (its content
+ * is the error text); fp_s3_upload_pending() removes it after an upload. */
+#define FP_BUNDLE_UPLOAD_PENDING ".upload-pending"
+
+/*
+ * @brief Upload every bundle under out_root/<DR-ID>/<bundle>/ that holds an
+ *        FP_BUNDLE_UPLOAD_PENDING marker, oldest name first. The S3 key comes
+ *        from the bundle's report.json (drill.id, run_id, started_at) through
+ *        fp_s3_bundle_key(); on success the marker is deleted (and the
+ *        directory fsync'd), on failure it is rewritten with the new error.
+ * @param uploaded, failed counters (may be NULL), set even on error.
+ * @param report one line per bundle is printed there (may be NULL).
+ * @returns FP_OK when every pending bundle went up (or none was pending),
+ *          else the code of the first failure, err naming how many failed.
+ */
+int fp_s3_upload_pending(const struct fp_s3_conf *c, const char *out_root,
+			 int *uploaded, int *failed, FILE *report,
+			 struct fp_err *err);
 
 /*
  * @brief Parse the <Code> element of an S3 XML error body into out

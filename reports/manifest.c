@@ -1,14 +1,15 @@
 /*
  * manifest.c - the bundle as a whole: scanning the directory, writing the
- * four documents in dependency order, manifest.json (sha256 and size of
+ * five documents in dependency order, manifest.json (sha256 and size of
  * every file, optionally HMAC-signed) and its verification.
  *
  * Write order matters because each document lists the ones before it:
- * junit.xml, then report.md (lists the run's files and junit.xml), then
- * report.json (its "artifacts" add report.md), then manifest.json (lists
- * everything, itself excepted). The directory is scanned and hashed once;
- * files this module writes are hashed from memory, so a large ledger is
- * read once per bundle.
+ * junit.xml, then report.html (lists the run's files and junit.xml), then
+ * report.md (adds report.html), then report.json (its "artifacts" add
+ * report.md), then manifest.json (lists everything, itself excepted).
+ * The directory is scanned and hashed once; files this module writes are
+ * hashed from memory, so a large ledger is read twice per bundle: once for
+ * its sha256, once streamed by the charts of report.html.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -285,7 +286,7 @@ int fp_bundle_write(const struct fp_report *r, const char *dir,
 {
 	static const char *const own[] = {
 		FP_BUNDLE_REPORT_JSON, FP_BUNDLE_REPORT_MD, FP_BUNDLE_JUNIT,
-		FP_BUNDLE_MANIFEST, NULL};
+		FP_BUNDLE_REPORT_HTML, FP_BUNDLE_MANIFEST, NULL};
 	struct fp_artifacts arts = {NULL, 0};
 	struct fp_buf b = FP_BUF_INIT(FP_REPORT_DOC_MAX);
 	int rc;
@@ -309,6 +310,12 @@ int fp_bundle_write(const struct fp_report *r, const char *dir,
 	rc = fp_render_junit(r, &b, err);
 	if (!rc)
 		rc = write_doc(dir, FP_BUNDLE_JUNIT, &b, &arts, err);
+	fp_buf_reset(&b);
+	/* Before manifest.json, so the signed manifest vouches for it. */
+	if (!rc)
+		rc = fp_render_html(r, dir, &arts, &b, err);
+	if (!rc)
+		rc = write_doc(dir, FP_BUNDLE_REPORT_HTML, &b, &arts, err);
 	fp_buf_reset(&b);
 	if (!rc)
 		rc = fp_render_md(r, &arts, &b, err);

@@ -52,6 +52,15 @@ int fp_render_md(const struct fp_report *r, const struct fp_artifacts *arts,
 		 struct fp_buf *out, struct fp_err *err);
 int fp_render_junit(const struct fp_report *r, struct fp_buf *out,
 		    struct fp_err *err);
+/*
+ * @brief report.html (write_html.c): the report plus rate / latency / lag
+ *        charts read from dir's ledger.tsv and samples.tsv, each streamed
+ *        once into a bounded number of time buckets (constant memory). A
+ *        missing or unreadable file gives a "no data" chart, not an error.
+ */
+int fp_render_html(const struct fp_report *r, const char *dir,
+		   const struct fp_artifacts *arts, struct fp_buf *out,
+		   struct fp_err *err);
 
 /*
  * @brief The canonical signed string of a manifest: its files array dumped

@@ -232,7 +232,7 @@ Test(s3, bundle_round_trip_is_byte_identical)
 	struct fp_report *r;
 	static const char *const names[] = {
 		"faults.jsonl", "junit.xml",   "ledger.tsv",
-		"manifest.json", "report.json", "report.md",
+		"manifest.json", "report.html", "report.json", "report.md",
 		"samples.tsv",  "weird name=1+2&x.txt"};
 
 	cr_assert_eq(fp_random_hex(run_id, 8, NULL), FP_OK);
@@ -580,8 +580,9 @@ Test(s3_policy, bundle_order_manifest_last)
 	char ep[64], dir[64];
 	struct fp_report *r;
 	static const char *const want[] = {
-		"/b/p/k/a-first.txt", "/b/p/k/junit.xml", "/b/p/k/report.json",
-		"/b/p/k/report.md", "/b/p/k/z-last.txt", "/b/p/k/manifest.json"};
+		"/b/p/k/a-first.txt", "/b/p/k/junit.xml", "/b/p/k/report.html",
+		"/b/p/k/report.json", "/b/p/k/report.md", "/b/p/k/z-last.txt",
+		"/b/p/k/manifest.json"};
 
 	mk_tmp(dir, sizeof dir);
 	put_file(dir, "a-first.txt", "a");
@@ -595,7 +596,7 @@ Test(s3_policy, bundle_order_manifest_last)
 		     err.msg);
 	fake_stop(&f);
 	rm_tmp(dir);
-	cr_assert_eq(f.n_req, 6);
-	for (int i = 0; i < 6; i++)
+	cr_assert_eq(f.n_req, 7);
+	for (int i = 0; i < 7; i++)
 		cr_assert_str_eq(f.paths[i], want[i], "request %d", i);
 }

@@ -248,7 +248,7 @@ Test(reports, report_json_schema)
 
 	/* artifacts: every file except report.json and manifest.json. */
 	arts = json_object_get(j, "artifacts");
-	cr_assert_eq(json_object_size(arts), 4);
+	cr_assert_eq(json_object_size(arts), 5); /* + report.html */
 	cr_assert_null(json_object_get(arts, "report.json"));
 	cr_assert_null(json_object_get(arts, "manifest.json"));
 	json_object_foreach(arts, key, k) {
@@ -389,8 +389,8 @@ Test(reports, manifest_lists_every_file)
 	json_t *m, *files;
 	size_t i;
 	static const char *const want[] = {"faults.jsonl", "junit.xml",
-					   "ledger.tsv", "report.json",
-					   "report.md"};
+					   "ledger.tsv", "report.html",
+					   "report.json", "report.md"};
 
 	/* A leftover of an interrupted atomic write is not a bundle file. */
 	write_extra("ledger.tsv.tmp.12345", "partial");
@@ -401,8 +401,8 @@ Test(reports, manifest_lists_every_file)
 	cr_assert_str_eq(sget(m, "drill_id"), "DR-03");
 	cr_assert_not_null(sget(m, "created_at"));
 	files = json_object_get(m, "files");
-	cr_assert_eq(json_array_size(files), 5);
-	for (i = 0; i < 5; i++) {
+	cr_assert_eq(json_array_size(files), 6);
+	for (i = 0; i < 6; i++) {
 		json_t *f = json_array_get(files, i);
 		char path[256], sha[FP_SHA256_HEX];
 		struct stat st;
