@@ -13,6 +13,7 @@
 #define FP_RUN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "harness/core/fp_error.h"
 
@@ -33,6 +34,8 @@ struct fp_run_opts {
 	size_t nsets;
 	const char *out_dir;       /* overrides the profile's reports.out, may be NULL */
 	int no_upload;
+	int allow_production;      /* --allow-production: needed for class production */
+	const char *release_id;    /* release this run gates (preflight), may be NULL */
 };
 
 struct fp_run_outcome {
@@ -54,6 +57,50 @@ void fp_run_request_stop(void);
  */
 int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 		 struct fp_err *err);
+
+/* A snapshot of a running drill, for a live status line. */
+struct fp_run_status {
+	int active;
+	char drill[32];
+	char phase[64];
+	double elapsed_s;
+	double achieved_rate;      /* events/s so far */
+	long long sent;
+	double lag;                /* latest decision_group_lag, -1 unknown */
+	int faults_in_place;
+};
+
+void fp_run_status_get(struct fp_run_status *st);
+
+/*
+ * @brief `fpdrill cleanup`: revert whatever the fault journals under
+ *        <out_root>/.journal say may still be in place (after a crash).
+ * @param env_path profile whose actions undo the faults; NULL = the one each
+ *        journal recorded.
+ * @param force also clean journals of runs that still look alive.
+ * @returns FP_EXIT_PASS when nothing is left in place, FP_EXIT_CLEANUP when
+ *          a revert failed (err says which).
+ */
+int fp_cleanup(const char *out_root, const char *env_path, int force,
+	       FILE *report, struct fp_err *err);
+
+/*
+ * @brief `fpdrill plan`: load, validate and guard a drill, then print its
+ *        resolved timeline without touching the target.
+ * @returns an exit code (0, or 2 with err set).
+ */
+int fp_run_plan(const struct fp_run_opts *o, FILE *out, struct fp_err *err);
+
+/*
+ * @brief Run every drill of a suite (a name under scenarios/suites/ or a
+ *        path), one after another with the same options, and fold the exit
+ *        codes: cleanup failed > spec error > unreachable > fail > aborted >
+ *        unknown > pass. Stops after a drill that could not clean up.
+ */
+int fp_run_suite(const struct fp_run_opts *base, const char *suite,
+		 FILE *out, struct fp_err *err);
+/* @brief scenarios/suites/<name>.yaml, or the argument when it is a path. */
+int fp_suite_path(const char *name_or_path, char *out, size_t outsz);
 
 /* Names of every injector / invariant, for spec validation. */
 int fp_run_has_injector(const char *name);

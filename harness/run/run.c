@@ -30,12 +30,12 @@
 #include "harness/core/fp_log.h"
 #include "harness/core/fp_secret.h"
 #include "harness/load/fp_load.h"
+#include "harness/run/run_int.h"
 #include "harness/spec/fp_spec.h"
 #include "injectors/fp_injector.h"
 #include "invariants/fp_invariant.h"
 #include "reports/fp_report.h"
 
-#define SAMPLE_PERIOD_NS (250 * FP_NS_PER_MS)
 #define MAX_REVERTS 64
 #define MAX_MARKS 16
 
@@ -85,22 +85,17 @@ struct run {
 	char run_id[32];
 	char platform_run_id[256];
 	char bundle[4096];
-	char journal_path[4200];
-	FILE *journal;
+	char out_root[4096];
+	struct fp_journal *journal;
 	int64_t t0;                      /* monotonic run start */
 	const char *topic;
 	const char *group;
-	/* sampler */
-	pthread_t sampler;
-	int sampler_running;
-	volatile int sampler_stop;
-	pthread_mutex_t mu;
-	int64_t lag;                     /* latest decision_group_lag, -1 unknown */
-	int64_t lag_at_ns;
-	int64_t lag_max;
+	struct fp_sampling *sampling;
 	FILE *samples;
+	char *pg_password;
 	/* faults */
 	struct revert_entry reverts[MAX_REVERTS];
+	int64_t revert_at[MAX_REVERTS];  /* when each was reverted (recovery "after") */
 	size_t n_reverts;
 	int revert_failed;
 	/* marks */
@@ -111,6 +106,43 @@ struct run {
 	int aborted;
 	char abort_reason[512];
 };
+
+static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fp_run_status status_now;
+
+void fp_run_status_get(struct fp_run_status *st)
+{
+	pthread_mutex_lock(&status_mu);
+	*st = status_now;
+	pthread_mutex_unlock(&status_mu);
+}
+
+static void status_update(struct run *r, const char *phase)
+{
+	struct fp_load_stats ls = {0};
+	double lag = -1;
+	int64_t at;
+	int faults = 0;
+
+	if (r->load)
+		fp_loadgen_stats(r->load, &ls);
+	if (r->sampling &&
+	    fp_sampling_latest(r->sampling, "decision_group_lag", &lag, &at))
+		lag = -1;
+	for (size_t i = 0; i < r->n_reverts; i++)
+		faults += !r->reverts[i].done;
+	pthread_mutex_lock(&status_mu);
+	status_now.active = 1;
+	snprintf(status_now.drill, sizeof status_now.drill, "%s", r->sc->id);
+	if (phase)
+		snprintf(status_now.phase, sizeof status_now.phase, "%s", phase);
+	status_now.elapsed_s = (double)(fp_mono_ns() - r->t0) / 1e9;
+	status_now.achieved_rate = ls.achieved_rate;
+	status_now.sent = (long long)ls.sent;
+	status_now.lag = lag;
+	status_now.faults_in_place = faults;
+	pthread_mutex_unlock(&status_mu);
+}
 
 static void on_signal(int sig)
 {
@@ -139,36 +171,7 @@ static void timeline(struct run *r, const char *kind, const char *name,
 		fmt ? detail : "");
 }
 
-/* ---- fault journal ------------------------------------------------------ */
-
-/* Append one line and force it to disk before the caller acts on it, so a
- * crash right after still leaves a record of what may be in place. */
-static int journal_write(struct run *r, const char *op, const char *id,
-			 const char *what, const char *state)
-{
-	json_t *o = json_object();
-	char ts[40];
-	char *line;
-	int rc = FP_OK;
-
-	fp_fmt_iso8601(fp_wall_ns(), ts, sizeof ts);
-	json_object_set_new(o, "at", json_string(ts));
-	json_object_set_new(o, "t", json_real((double)(fp_mono_ns() - r->t0) /
-					      1e9));
-	json_object_set_new(o, "run_id", json_string(r->run_id));
-	json_object_set_new(o, "op", json_string(op));
-	json_object_set_new(o, "id", json_string(id));
-	json_object_set_new(o, "what", json_string(what));
-	if (state && state[0])
-		json_object_set_new(o, "state", json_string(state));
-	line = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (!line || fprintf(r->journal, "%s\n", line) < 0 ||
-	    fflush(r->journal) || fsync(fileno(r->journal)))
-		rc = FP_EIO;
-	free(line);
-	return rc;
-}
+/* ---- faults ------------------------------------------------------------ */
 
 static int revert_one(struct run *r, struct revert_entry *e)
 {
@@ -177,9 +180,7 @@ static int revert_one(struct run *r, struct revert_entry *e)
 
 	if (e->done)
 		return FP_OK;
-	journal_write(r, "revert", e->id,
-		      e->is_action ? e->revert_action->name : e->inj->name,
-		      e->state);
+	fp_journal_mark(r->journal, "revert", e->id, e->state, NULL);
 	if (e->is_action) {
 		rc = fp_action_run(e->revert_action, NULL, &err);
 	} else {
@@ -199,13 +200,15 @@ static int revert_one(struct run *r, struct revert_entry *e)
 			rc = fp_action_run(e->revert_action, NULL, &err);
 	}
 	if (rc) {
-		journal_write(r, "revert_failed", e->id, err.msg, e->state);
+		fp_journal_mark(r->journal, "revert_failed", e->id, e->state,
+				err.msg);
 		timeline(r, "revert", e->id, "FAILED: %s", err.msg);
 		r->revert_failed = 1;
 		return rc;
 	}
 	e->done = 1;
-	journal_write(r, "reverted", e->id, "", NULL);
+	r->revert_at[e - r->reverts] = fp_mono_ns();
+	fp_journal_mark(r->journal, "reverted", e->id, NULL, NULL);
 	timeline(r, "revert", e->id, "reverted");
 	return FP_OK;
 }
@@ -216,82 +219,12 @@ static void revert_all(struct run *r)
 		revert_one(r, &r->reverts[i]);
 }
 
-/* ---- sampler ------------------------------------------------------------ */
-
-static void *sampler_main(void *arg)
-{
-	struct run *r = arg;
-
-	while (!r->sampler_stop) {
-		struct fp_part_offsets *po = NULL;
-		struct fp_err err = {0};
-		int64_t lag = -1, now;
-		size_t n = 0;
-
-		if (fp_kafka_group_lag(r->kafka, r->group, r->topic, &po, &n,
-				       &lag, &err) != FP_OK) {
-			FP_DEBUG("event=sample_failed err=\"%s\"", err.msg);
-			lag = -1;
-		}
-		now = fp_mono_ns();
-		pthread_mutex_lock(&r->mu);
-		r->lag = lag;
-		r->lag_at_ns = now;
-		if (lag > r->lag_max)
-			r->lag_max = lag;
-		pthread_mutex_unlock(&r->mu);
-		if (r->samples && lag >= 0) {
-			fprintf(r->samples, "%.3f\tdecision_group_lag\t%lld",
-				(double)(now - r->t0) / 1e9, (long long)lag);
-			for (size_t i = 0; i < n; i++)
-				fprintf(r->samples, "\tp%d=%lld",
-					po[i].partition,
-					(long long)(po[i].high -
-						    (po[i].committed < 0
-							     ? po[i].low
-							     : po[i].committed)));
-			fputc('\n', r->samples);
-		}
-		free(po);
-		fp_sleep_ns(SAMPLE_PERIOD_NS - (fp_mono_ns() - now),
-			    (volatile int *)&r->sampler_stop);
-	}
-	return NULL;
-}
-
-static int64_t current_lag(struct run *r, int64_t *at)
-{
-	int64_t v;
-
-	pthread_mutex_lock(&r->mu);
-	v = r->lag;
-	*at = r->lag_at_ns;
-	pthread_mutex_unlock(&r->mu);
-	return v;
-}
-
-static int cmp_holds(enum fp_cmp op, double a, double b)
-{
-	switch (op) {
-	case FP_CMP_LT: return a < b;
-	case FP_CMP_LE: return a <= b;
-	case FP_CMP_EQ: return a == b;
-	case FP_CMP_GE: return a >= b;
-	case FP_CMP_GT: return a > b;
-	}
-	return 0;
-}
-
-static const char *cmp_name(enum fp_cmp op)
-{
-	static const char *const n[] = {"<", "<=", "==", ">=", ">"};
-
-	return (unsigned)op < 5 ? n[op] : "?";
-}
+/* ---- waiting on observables ---------------------------------------------- */
 
 /* Wait until the observable satisfies the condition and keeps satisfying it
  * for the hold window. Returns the time it first held (the recovery point),
- * or 0 when the timeout passed first. */
+ * or 0 when the timeout passed first. Only samples taken after the wait
+ * began count: recovery is measured from the phase start, never before. */
 static int64_t wait_until(struct run *r, const struct fp_until *u)
 {
 	int64_t start = fp_mono_ns();
@@ -299,13 +232,13 @@ static int64_t wait_until(struct run *r, const struct fp_until *u)
 	int64_t held_since = 0, last_seen = 0;
 
 	while (!stop_requested) {
-		int64_t at, v = current_lag(r, &at);
+		double v;
+		int64_t at;
 
-		/* Only samples taken after the wait began count: recovery is
-		 * measured from the phase start, never before it. */
-		if (at != last_seen && at >= start && v >= 0) {
+		if (fp_sampling_latest(r->sampling, u->observable, &v, &at) == 0 &&
+		    at != last_seen && at >= start) {
 			last_seen = at;
-			if (cmp_holds(u->op, (double)v, u->value)) {
+			if (fp_cmp_holds(u->op, v, u->value)) {
 				if (!held_since)
 					held_since = at;
 				if (at - held_since >= u->hold_ns)
@@ -316,6 +249,7 @@ static int64_t wait_until(struct run *r, const struct fp_until *u)
 		}
 		if (fp_mono_ns() > deadline)
 			return 0;
+		status_update(r, NULL);
 		fp_sleep_ns(50 * FP_NS_PER_MS, NULL);
 	}
 	return 0;
@@ -399,20 +333,22 @@ static int run_step(struct run *r, const struct fp_step *s, struct fp_err *err)
 							 s->revert_action);
 			/* Journal before acting: after a crash, cleanup must
 			 * know the revert may be needed. */
-			if (journal_write(r, "apply", e->id, a->name, NULL)) {
+			if (fp_journal_apply_action(r->journal, e->id, a->name,
+						    s->revert_action)) {
 				r->n_reverts--;
 				return fp_err_set(err, FP_EIO,
 						  "cannot write the fault "
 						  "journal '%s'",
-						  r->journal_path);
+						  fp_journal_path(r->journal));
 			}
 		}
 		rc = fp_action_run(a, &res, err);
 		timeline(r, e ? "fault" : "action", a->name, "%s (%lld ms)",
 			 rc ? err->msg : "ok",
 			 (long long)(res.elapsed_ns / FP_NS_PER_MS));
-		if (e && rc == FP_OK)
-			journal_write(r, "applied", e->id, a->name, NULL);
+		if (e)
+			fp_journal_mark(r->journal, rc ? "apply_failed" : "applied",
+					e->id, NULL, rc ? err->msg : NULL);
 		return rc;
 	}
 	case FP_STEP_INJECT: {
@@ -436,18 +372,19 @@ static int run_step(struct run *r, const struct fp_step *s, struct fp_err *err)
 			e->with = &s->with;
 			snprintf(id, sizeof id, "%s", e->id);
 		}
-		if (journal_write(r, "apply", id, inj->name, NULL)) {
+		if (fp_journal_apply_inject(r->journal, id, inj->name, &s->with,
+					    inj->revert != NULL)) {
 			if (e)
 				r->n_reverts--;
 			return fp_err_set(err, FP_EIO,
 					  "cannot write the fault journal '%s'",
-					  r->journal_path);
+					  fp_journal_path(r->journal));
 		}
 		rc = inj->apply(&s->with, &ctx, err);
 		if (e)
 			snprintf(e->state, sizeof e->state, "%s", ctx.state);
-		journal_write(r, rc ? "apply_failed" : "applied", id, inj->name,
-			      ctx.state);
+		fp_journal_mark(r->journal, rc ? "apply_failed" : "applied", id,
+				ctx.state, rc ? err->msg : NULL);
 		timeline(r, "fault", inj->name, "%s%s%s",
 			 rc ? "FAILED: " : "", rc ? err->msg : ctx.state,
 			 inj->revert ? "" : " (one-shot)");
@@ -475,6 +412,7 @@ static int run_phase(struct run *r, size_t pi, struct fp_err *err)
 	int rc = FP_OK;
 
 	pt->start_ns = fp_mono_ns();
+	status_update(r, ph->id);
 	timeline(r, "phase", ph->id, "start");
 	if (ph->mark) {
 		rc = record_mark(r, ph->mark, err);
@@ -495,10 +433,18 @@ static int run_phase(struct run *r, size_t pi, struct fp_err *err)
 			return rc;
 	}
 	if (ph->duration_ns) {
-		int64_t left = pt->start_ns + ph->duration_ns - fp_mono_ns();
+		int64_t end = pt->start_ns + ph->duration_ns;
 
-		if (left > 0)
-			fp_sleep_ns(left, (volatile int *)&stop_requested);
+		/* Slices, so the status line moves and a stop is seen fast. */
+		while (!stop_requested && fp_mono_ns() < end) {
+			int64_t left = end - fp_mono_ns();
+
+			fp_sleep_ns(left < 250 * FP_NS_PER_MS
+					    ? left
+					    : 250 * FP_NS_PER_MS,
+				    (volatile int *)&stop_requested);
+			status_update(r, NULL);
+		}
 	}
 	if (ph->load) {
 		if (stop_requested)
@@ -512,7 +458,7 @@ static int run_phase(struct run *r, size_t pi, struct fp_err *err)
 		if (pt->reached_ns)
 			timeline(r, "phase", ph->id,
 				 "%s %s %g held %lld ms: reached after %.3f s",
-				 ph->until.observable, cmp_name(ph->until.op),
+				 ph->until.observable, fp_cmp_name(ph->until.op),
 				 ph->until.value,
 				 (long long)(ph->until.hold_ns / FP_NS_PER_MS),
 				 (double)(pt->reached_ns - pt->start_ns) / 1e9);
@@ -550,9 +496,13 @@ static int load_ledger(struct run *r, char *table, size_t tablesz,
 	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", table,
 		 FP_LEDGER_COLUMNS);
 	fp_path_join(path, sizeof path, r->bundle, "ledger.tsv");
-	rc = fp_pg_copy_in(r->pg, sql, path, &rows, err);
-	if (rc)
-		return rc;
+	/* A drill without load has no ledger: its checks judge the platform's
+	 * records against an empty ledger. */
+	if (r->load) {
+		rc = fp_pg_copy_in(r->pg, sql, path, &rows, err);
+		if (rc)
+			return rc;
+	}
 	snprintf(sql, sizeof sql,
 		 "CREATE INDEX ON %s (event_id); "
 		 "CREATE INDEX ON %s (topic, partition, kafka_offset); "
@@ -577,6 +527,8 @@ static int run_checks(struct run *r, struct fp_err *err)
 	struct fp_check_ctx ctx = {0};
 	int rc;
 
+	if (r->sc->n_checks == 0)
+		return FP_OK;
 	rc = load_ledger(r, ledger, sizeof ledger, err);
 	if (rc)
 		return rc;
@@ -636,16 +588,35 @@ static int run_checks(struct run *r, struct fp_err *err)
 	return FP_OK;
 }
 
-static void judge_bounds(struct run *r)
+/* When the fault a recovery bound waits on ended: "phase:<id>" is that
+ * phase's start, "revert:<id>" the moment that fault was reverted. */
+static int64_t bound_after(struct run *r, const char *after)
+{
+	if (!after)
+		return r->t0;
+	if (strncmp(after, "phase:", 6) == 0) {
+		for (size_t p = 0; p < r->sc->n_phases; p++)
+			if (strcmp(r->sc->phases[p].id, after + 6) == 0)
+				return r->ptimes[p].start_ns;
+	} else if (strncmp(after, "revert:", 7) == 0) {
+		for (size_t i = 0; i < r->n_reverts; i++)
+			if (strcmp(r->reverts[i].id, after + 7) == 0)
+				return r->revert_at[i];
+	}
+	return 0;
+}
+
+static void judge_bounds(struct run *r, const struct fp_load_stats *ls)
 {
 	for (size_t i = 0; i < r->sc->n_bounds; i++) {
 		const struct fp_bound *b = &r->sc->bounds[i];
-		char limit[32], obs[96];
+		char limit[32], obs[128];
 		int met = -1;
 
 		fp_duration_fmt(b->limit_ns, limit, sizeof limit);
 		snprintf(obs, sizeof obs, "not measured");
-		if (strncmp(b->measure, "phase_duration:", 15) == 0) {
+		if (b->kind == FP_BOUND_MEASURE &&
+		    strncmp(b->measure, "phase_duration:", 15) == 0) {
 			for (size_t p = 0; p < r->sc->n_phases; p++) {
 				const struct fp_phase *ph = &r->sc->phases[p];
 				struct phase_times *pt = &r->ptimes[p];
@@ -668,12 +639,56 @@ static void judge_bounds(struct run *r)
 				fp_duration_fmt(took, obs, sizeof obs);
 				met = took <= b->limit_ns;
 			}
+		} else if (b->kind == FP_BOUND_RECOVERY) {
+			int64_t after = bound_after(r, b->after), when = 0;
+
+			if (!after) {
+				snprintf(obs, sizeof obs, "%s never happened",
+					 b->after);
+			} else if (fp_sampling_recovery(
+					   r->sampling, b->recovery.observable,
+					   b->recovery.op, b->recovery.value,
+					   b->recovery.hold_ns, after, &when)) {
+				fp_duration_fmt(when - after, obs, sizeof obs);
+				met = when - after <= b->limit_ns;
+			} else {
+				snprintf(obs, sizeof obs,
+					 "%s %s %g never held for the hold window",
+					 b->recovery.observable,
+					 fp_cmp_name(b->recovery.op),
+					 b->recovery.value);
+				met = 0;
+			}
+		} else if (b->kind == FP_BOUND_LATENCY) {
+			int64_t v = -1;
+			double q = b->percentile;
+
+			if (ls->sent + ls->retries_sent == 0) {
+				snprintf(obs, sizeof obs, "no request sent");
+			} else if (q == 50) {
+				v = b->service_time ? ls->svc_p50_ns : ls->p50_ns;
+			} else if (q == 95) {
+				v = b->service_time ? ls->svc_p95_ns : ls->p95_ns;
+			} else if (q == 99) {
+				v = b->service_time ? ls->svc_p99_ns : ls->p99_ns;
+			} else if (q == 100 && !b->service_time) {
+				v = ls->max_ns;
+			} else {
+				snprintf(obs, sizeof obs,
+					 "p%g is not recorded (use 50, 95, 99)",
+					 q);
+			}
+			if (v >= 0) {
+				fp_duration_fmt(v, obs, sizeof obs);
+				met = v <= b->limit_ns;
+			}
 		}
 		fp_report_add_bound(r->rep, b->name, limit, obs, met);
 	}
 }
 
-/* Fail dominates, then unknown, then pass (DESIGN.md verdicts). */
+/* Fail dominates, then unknown, then pass (DESIGN.md verdicts); an abort
+ * (stop condition, signal, error) is its own verdict. */
 static void decide(struct run *r, const struct fp_load_stats *ls)
 {
 	int any_fail = 0, any_unknown = 0;
@@ -741,29 +756,37 @@ static void decide(struct run *r, const struct fp_load_stats *ls)
 		r->rep->exit_code = FP_EXIT_CLEANUP;
 }
 
-static void metrics_snapshot(struct run *r, const char *when)
+/* before/after: the latest value of every series; during: the maximum of
+ * each series while the phases ran. */
+static void metrics_snapshot(struct run *r, const char *when, int64_t from,
+			     int64_t to)
 {
-	json_t *m = json_object_get(r->rep->metrics, when);
-	const char *params[2] = {r->platform_run_id, r->env->event_class};
-	char sql[512], dlog[256];
-	int64_t at, v;
-	struct fp_err err = {0};
+	json_t *m = json_object();
+	const char *names[64];
+	size_t n = 0;
 
-	if (!m) {
-		m = json_object();
-		json_object_set_new(r->rep->metrics, when, m);
+	names[n++] = "decision_group_lag";
+	for (size_t i = 0; i < r->env->n_samplers && n < 64; i++)
+		names[n++] = r->env->samplers[i].name;
+	for (size_t i = 0; i < n; i++) {
+		double v;
+		int64_t at;
+
+		if (!r->sampling)
+			break;
+		if (from) {
+			if (fp_sampling_max(r->sampling, names[i], from, to, &v)) {
+				char key[128];
+
+				snprintf(key, sizeof key, "%s_max", names[i]);
+				json_object_set_new(m, key, json_real(v));
+			}
+		} else if (fp_sampling_latest(r->sampling, names[i], &v, &at) ==
+			   0) {
+			json_object_set_new(m, names[i], json_real(v));
+		}
 	}
-	v = current_lag(r, &at);
-	if (v >= 0)
-		json_object_set_new(m, "decision_group_lag", json_integer(v));
-	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
-			  dlog, sizeof dlog);
-	snprintf(sql, sizeof sql,
-		 "SELECT count(*) FROM %s WHERE platform_run_id = $1 AND "
-		 "event_class = $2",
-		 dlog);
-	if (fp_pg_query_i64(r->pg, sql, 2, params, &v, &err) == FP_OK)
-		json_object_set_new(m, "decisions", json_integer(v));
+	json_object_set_new(r->rep->metrics, when, m);
 }
 
 /* ---- setup and teardown ------------------------------------------------- */
@@ -782,7 +805,6 @@ static void subst_run_id(const char *in, const char *run_id, char *out,
 
 static int connect_target(struct run *r, struct fp_err *err)
 {
-	char *pw = NULL;
 	int rc;
 
 	rc = fp_kafka_new(r->env->kafka_bootstrap, &r->env->kafka_props, 10000,
@@ -791,13 +813,11 @@ static int connect_target(struct run *r, struct fp_err *err)
 		return rc;
 	if (r->env->pg_password_ref) {
 		rc = fp_secret_resolve(r->env->pg_password_ref, r->env->dir,
-				       &pw, err);
+				       &r->pg_password, err);
 		if (rc)
 			return rc;
 	}
-	rc = fp_pg_connect(r->env->pg_conninfo, pw, &r->pg, err);
-	fp_secret_free(pw);
-	return rc;
+	return fp_pg_connect(r->env->pg_conninfo, r->pg_password, &r->pg, err);
 }
 
 static void fill_report_header(struct run *r)
@@ -870,6 +890,25 @@ static int finish(struct run *r, struct fp_run_outcome *out)
 	char *key = NULL;
 
 	r->rep->ended_wall_ns = fp_wall_ns();
+	if (r->journal) {
+		/* The journal copy must be in the bundle before the manifest
+		 * lists its files. */
+		fp_journal_finish(r->journal, !r->revert_failed, r->bundle, &err);
+		fp_journal_free(r->journal);
+		r->journal = NULL;
+	}
+	if (r->samples) {
+		fclose(r->samples);
+		r->samples = NULL;
+	}
+	if (r->o->release_id) {
+		char rel[4200], line[512];
+
+		/* Written before the manifest, so it is listed and signed. */
+		fp_path_join(rel, sizeof rel, r->bundle, "release.txt");
+		snprintf(line, sizeof line, "%s\n", r->o->release_id);
+		fp_write_file_atomic(rel, line, strlen(line), NULL);
+	}
 	if (r->env->signing_key_ref &&
 	    fp_secret_resolve(r->env->signing_key_ref, r->env->dir, &key,
 			      &err)) {
@@ -888,42 +927,69 @@ static int finish(struct run *r, struct fp_run_outcome *out)
 	return FP_OK;
 }
 
+/* Load, validate and guard: everything that can refuse a drill before it
+ * touches anything. */
+static int prepare(const struct fp_run_opts *o, struct fp_env **env,
+		   struct fp_scenario **sc, struct fp_err *err)
+{
+	struct fp_spec_names names = {fp_run_has_injector, fp_run_has_invariant};
+	int rc;
+
+	rc = fp_env_load(o->env_path, env, err);
+	if (rc == FP_OK)
+		rc = fp_scenario_load(o->scenario_path, *env, o->sets, o->nsets,
+				      &names, sc, err);
+	if (rc == FP_OK)
+		rc = fp_safety_check(*env, *sc, o->allow_production, err);
+	if (rc == FP_OK &&
+	    (!fp_kv_get(&(*env)->observables, "traffic_topic") ||
+	     !fp_kv_get(&(*env)->observables, "decision_group") ||
+	     !fp_kv_get(&(*env)->observables, "decision_log")))
+		rc = fp_err_set(err, FP_ESPEC,
+				"%s: observables traffic_topic, decision_group "
+				"and decision_log must be bound",
+				o->env_path);
+	return rc;
+}
+
+int fp_run_plan(const struct fp_run_opts *o, FILE *out, struct fp_err *err)
+{
+	struct fp_env *env = NULL;
+	struct fp_scenario *sc = NULL;
+	int rc = prepare(o, &env, &sc, err);
+
+	if (rc == FP_OK) {
+		fp_plan_print(out, env, sc);
+		fprintf(out, "safety: ok (class %s)\n",
+			fp_env_class_name(env->env_class));
+	}
+	fp_scenario_free(sc);
+	fp_env_free(env);
+	return rc ? FP_EXIT_USAGE : FP_EXIT_PASS;
+}
+
 int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 		 struct fp_err *err)
 {
-	struct fp_spec_names names = {fp_run_has_injector, fp_run_has_invariant};
 	struct fp_load_stats ls = {0};
 	struct sigaction sa, old_int, old_term;
 	struct run r;
 	char path[4200], hex[9];
+	const struct fp_stop_condition *fired;
 	int rc, exit_code;
 
 	memset(out, 0, sizeof *out);
 	memset(&r, 0, sizeof r);
 	r.o = o;
-	r.lag = -1;
-	pthread_mutex_init(&r.mu, NULL);
 	stop_requested = 0;
 
-	rc = fp_env_load(o->env_path, &r.env, err);
-	if (rc == FP_OK)
-		rc = fp_scenario_load(o->scenario_path, r.env, o->sets, o->nsets,
-				      &names, &r.sc, err);
+	rc = prepare(o, &r.env, &r.sc, err);
 	if (rc) {
 		exit_code = FP_EXIT_USAGE;
 		goto out_free;
 	}
 	r.topic = fp_kv_get(&r.env->observables, "traffic_topic");
 	r.group = fp_kv_get(&r.env->observables, "decision_group");
-	if (!r.topic || !r.group ||
-	    !fp_kv_get(&r.env->observables, "decision_log")) {
-		fp_err_set(err, FP_ESPEC,
-			   "%s: observables traffic_topic, decision_group and "
-			   "decision_log must be bound",
-			   o->env_path);
-		exit_code = FP_EXIT_USAGE;
-		goto out_free;
-	}
 
 	/* Identity: the run id names the bundle and every event of the run. */
 	if (fp_random_hex(hex, 4, err)) {
@@ -939,30 +1005,50 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 	r.t0 = fp_mono_ns();
 	r.ptimes = calloc(r.sc->n_phases, sizeof *r.ptimes);
 	fill_report_header(&r);
+	snprintf(r.out_root, sizeof r.out_root, "%s",
+		 o->out_dir ? o->out_dir : r.env->out_dir);
 
-	rc = fp_bundle_dir(o->out_dir ? o->out_dir : r.env->out_dir, r.sc->id,
-			   r.rep->started_wall_ns, r.run_id, r.bundle,
-			   sizeof r.bundle, err);
+	rc = fp_bundle_dir(r.out_root, r.sc->id, r.rep->started_wall_ns,
+			   r.run_id, r.bundle, sizeof r.bundle, err);
+	if (rc == FP_OK)
+		rc = fp_journal_open(r.out_root, r.run_id, o->env_path,
+				     o->scenario_path, &r.journal, err);
 	if (rc) {
 		exit_code = FP_EXIT_USAGE;
 		goto out_free;
 	}
-	fp_path_join(r.journal_path, sizeof r.journal_path, r.bundle,
-		     "faults.jsonl");
-	r.journal = fopen(r.journal_path, "a");
 	fp_path_join(path, sizeof path, r.bundle, "samples.tsv");
 	r.samples = fopen(path, "w");
-	if (!r.journal || !r.samples) {
+	if (!r.samples) {
 		fp_err_set(err, FP_EIO, "cannot write into bundle '%s': %s",
 			   r.bundle, strerror(errno));
 		exit_code = FP_EXIT_USAGE;
 		goto out_free;
 	}
+	fprintf(r.samples, "t_s\tseries\tvalue\n");
 	FP_INFO("event=run_start run_id=%s drill=%s env=%s platform_run_id=%s "
-		"bundle=%s",
-		r.run_id, r.sc->id, r.env->name, r.platform_run_id, r.bundle);
+		"bundle=%s journal=%s",
+		r.run_id, r.sc->id, r.env->name, r.platform_run_id, r.bundle,
+		fp_journal_path(r.journal));
+	status_update(&r, "connect");
 
 	rc = connect_target(&r, err);
+	if (rc == FP_OK) {
+		struct fp_sampling_conf sc = {
+			.env = r.env,
+			.sc = r.sc,
+			.platform_run_id = r.platform_run_id,
+			.kafka_bootstrap = r.env->kafka_bootstrap,
+			.topic = r.topic,
+			.group = r.group,
+			.pg_password = r.pg_password,
+			.out = r.samples,
+			.t0 = r.t0,
+			.stop_flag = (volatile int *)&stop_requested,
+		};
+
+		rc = fp_sampling_start(&sc, &r.sampling, err);
+	}
 	if (rc) {
 		timeline(&r, "stop", "unreachable", "%s", err->msg);
 		exit_code = rc == FP_EUNREACHABLE ? FP_EXIT_UNREACHABLE
@@ -971,6 +1057,7 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 		r.rep->exit_code = exit_code;
 		fp_report_set(&r.rep->verdict_reason, err->msg);
 		finish(&r, out);
+		snprintf(out->verdict, sizeof out->verdict, "unknown");
 		goto out_free;
 	}
 
@@ -983,6 +1070,8 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 			.event_class = r.env->event_class,
 			.runtime_lane = r.env->runtime_lane,
 			.ledger_path = NULL,
+			.kafka_bootstrap = r.env->kafka_bootstrap,
+			.kafka_props = &r.env->kafka_props,
 		};
 		char lpath[4200];
 
@@ -1001,10 +1090,11 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 
-	if (pthread_create(&r.sampler, NULL, sampler_main, &r) == 0)
-		r.sampler_running = 1;
-	fp_sleep_ns(SAMPLE_PERIOD_NS + 50 * FP_NS_PER_MS, NULL);
-	metrics_snapshot(&r, "before");
+	/* One sample period so "before" has values. */
+	fp_sleep_ns(r.env->sample_every_ns ? r.env->sample_every_ns + 50 * FP_NS_PER_MS
+					   : 300 * FP_NS_PER_MS,
+		    NULL);
+	metrics_snapshot(&r, "before", 0, 0);
 
 	for (size_t i = 0; i < r.sc->n_phases; i++) {
 		if (stop_requested)
@@ -1018,12 +1108,20 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 			break;
 		}
 	}
-	if (stop_requested && !r.aborted) {
+	fired = fp_sampling_fired(r.sampling, r.abort_reason,
+				  sizeof r.abort_reason);
+	if (fired && !r.aborted) {
+		r.aborted = 1;
+		timeline(&r, "stop", "stop_condition", "%s", r.abort_reason);
+	} else if (stop_requested && !r.aborted) {
 		r.aborted = 1;
 		snprintf(r.abort_reason, sizeof r.abort_reason,
 			 "stopped by a signal");
 		timeline(&r, "stop", "signal", "stop requested");
 	}
+	/* Every exit path from here on runs the reverts, first thing: a
+	 * Ctrl-C must undo the faults before anything slow happens. */
+	revert_all(&r);
 	if (r.load) {
 		struct fp_err e2 = {0};
 
@@ -1031,16 +1129,7 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 			fp_loadgen_stop(r.load);
 		fp_loadgen_wait(r.load, &e2);
 	}
-	/* Every exit path from here on runs the reverts. */
-	revert_all(&r);
-
-	{
-		json_t *during = json_object();
-
-		json_object_set_new(during, "decision_group_lag_max",
-				    json_integer(r.lag_max));
-		json_object_set_new(r.rep->metrics, "during", during);
-	}
+	metrics_snapshot(&r, "during", r.t0, fp_mono_ns());
 	if (r.load) {
 		fp_loadgen_stats(r.load, &ls);
 		r.rep->load = fp_loadgen_stats_json(&ls);
@@ -1048,6 +1137,7 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 	if (!r.aborted) {
 		struct fp_err e2 = {0};
 
+		status_update(&r, "check");
 		rc = run_checks(&r, &e2);
 		if (rc) {
 			r.aborted = 1;
@@ -1055,16 +1145,14 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 				 "checks could not run: %s", e2.msg);
 		}
 	}
-	metrics_snapshot(&r, "after");
-	judge_bounds(&r);
+	metrics_snapshot(&r, "after", 0, 0);
+	fp_sampling_stop(r.sampling);
+	judge_bounds(&r, &ls);
 	decide(&r, &ls);
 	exit_code = r.rep->exit_code;
-	r.sampler_stop = 1;
-	if (r.sampler_running)
-		pthread_join(r.sampler, NULL);
-	r.sampler_running = 0;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	status_update(&r, "report");
 	if (finish(&r, out) && exit_code == FP_EXIT_PASS)
 		exit_code = FP_EXIT_UNKNOWN;
 	snprintf(out->verdict, sizeof out->verdict, "%s",
@@ -1073,23 +1161,29 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 		fp_err_set(err, FP_OK, "%s", r.rep->verdict_reason);
 
 out_free:
-	r.sampler_stop = 1;
-	if (r.sampler_running)
-		pthread_join(r.sampler, NULL);
-	if (r.journal)
-		fclose(r.journal);
+	pthread_mutex_lock(&status_mu);
+	status_now.active = 0;
+	pthread_mutex_unlock(&status_mu);
+	fp_sampling_free(r.sampling);
+	if (r.journal) {
+		/* Reached only on early exits, before any fault. */
+		struct fp_err e3 = {0};
+
+		fp_journal_finish(r.journal, 1, NULL, &e3);
+		fp_journal_free(r.journal);
+	}
 	if (r.samples)
 		fclose(r.samples);
 	fp_loadgen_free(r.load);
 	fp_kafka_free(r.kafka);
 	fp_pg_close(r.pg);
+	fp_secret_free(r.pg_password);
 	for (size_t i = 0; i < r.n_marks; i++)
 		free(r.mark_parts[i]);
 	free(r.ptimes);
 	fp_report_free(r.rep);
 	fp_scenario_free(r.sc);
 	fp_env_free(r.env);
-	pthread_mutex_destroy(&r.mu);
 	out->exit_code = exit_code;
 	return exit_code;
 }
