@@ -31,6 +31,11 @@
 #define RP_REFRESH_MS 500
 #define RP_LAG_EVERY_S 1.0
 #define RP_SLOW_DRAIN_MS 20 /* the slow-drain defect's per-record sleep */
+/* The lag alert (contract §8): rp_lag_alert turns 1, and a posture_events row kind 'lag'
+ * action 'enter' is written, once rp_consumer_lag has stayed above RP_LAG_ALERT_RECORDS for
+ * RP_LAG_ALERT_FOR_S; it clears (action 'exit') at the first measurement at or below it. */
+#define RP_LAG_ALERT_RECORDS 250
+#define RP_LAG_ALERT_FOR_S 3.0
 /* After a failed feature-store connect, answer from that failure for this long instead of
  * paying a connect attempt per decision while the store is away. */
 #define RP_FEAT_RECONNECT_MS 250
@@ -82,6 +87,7 @@ static struct {
   rp_hist latency;
   unsigned long long decisions[3], degraded_decisions, errors[ERR_COUNT];
   long long consumer_lag;
+  int lag_alert; /* 1 while the lag alert is raised */
   int degraded_gauge; /* 1 while the last decision was flagged degraded */
 
   /* consumer thread only */
@@ -90,6 +96,8 @@ static struct {
   double feat_fail_at;
   rp_feat_status feat_fail_status;
   unsigned long long new_decisions, guard_hits, cases_opened, case_guard_hits, undecidable;
+  rd_kafka_t *lag_probe; /* group-less handle that measures the lag while paused */
+  double lag_over_since; /* rp_mono_s() when the lag first exceeded the threshold, 0 = not */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .cv = PTHREAD_COND_INITIALIZER,
        .model_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -762,6 +770,91 @@ static bool cset(rd_kafka_conf_t *c, const char *k, const char *v) {
   return false;
 }
 
+/* While paused there is no member and no assignment, yet a paused consumer is exactly when the
+ * backlog grows, so the lag is measured from outside the group: the group's committed offsets
+ * (OffsetFetch needs group.id, not membership: this handle never subscribes, so it never joins
+ * or disturbs the group) against the high watermarks of every partition of the topic. */
+static void lag_probe_paused(void) {
+  if (!g.lag_probe) {
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (!cset(c, "bootstrap.servers", g.kafka) || !cset(c, "group.id", RP_GROUP) ||
+        !cset(c, "client.id", "rp-decider-lag-probe") || !cset(c, "enable.auto.commit", "false")) {
+      rd_kafka_conf_destroy(c);
+      return;
+    }
+    rd_kafka_conf_set_log_cb(c, on_kafka_log);
+    if (!(g.lag_probe = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err))) {
+      rp_log("warn", "msg=lag_probe_create_failed err=\"%s\"", err);
+      return;
+    }
+  }
+  rd_kafka_topic_t *t = rd_kafka_topic_new(g.lag_probe, RP_TOPIC, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  if (!t || rd_kafka_metadata(g.lag_probe, 0, t, &md, 1000) || md->topic_cnt != 1 ||
+      md->topics[0].err) {
+    if (md) rd_kafka_metadata_destroy(md);
+    if (t) rd_kafka_topic_destroy(t);
+    return; /* keep the last value: an unmeasured lag is not a zero lag */
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+  for (int i = 0; i < md->topics[0].partition_cnt; i++)
+    rd_kafka_topic_partition_list_add(l, RP_TOPIC, md->topics[0].partitions[i].id);
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  bool ok = rd_kafka_committed(g.lag_probe, l, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  long long lag = 0;
+  for (int i = 0; ok && i < l->cnt; i++) {
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_query_watermark_offsets(g.lag_probe, RP_TOPIC, l->elems[i].partition, &lo, &hi,
+                                         500)) {
+      ok = false;
+      break;
+    }
+    int64_t pos = l->elems[i].offset >= 0 ? l->elems[i].offset : lo; /* reset=earliest */
+    if (hi > pos) lag += hi - pos;
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  if (!ok) return;
+  pthread_mutex_lock(&g.met_mu);
+  g.consumer_lag = lag;
+  pthread_mutex_unlock(&g.met_mu);
+}
+
+/* Raises and clears the lag alert from the last measurement; the posture row is written by the
+ * consumer thread, which owns g.pg. A failed row write is logged and retried at the next
+ * evaluation (the gauge only changes once the row is durable, so the two never disagree). */
+static void lag_alert_eval(void) {
+  pthread_mutex_lock(&g.met_mu);
+  long long lag = g.consumer_lag;
+  int alert = g.lag_alert;
+  pthread_mutex_unlock(&g.met_mu);
+  double now = rp_mono_s();
+  bool over = lag > RP_LAG_ALERT_RECORDS;
+  if (!over) g.lag_over_since = 0;
+  else if (g.lag_over_since == 0) g.lag_over_since = now;
+  int want = over ? (alert || now - g.lag_over_since >= RP_LAG_ALERT_FOR_S) : 0;
+  if (want == alert) return;
+  char details[160], lag_s[24];
+  snprintf(lag_s, sizeof lag_s, "%lld", lag);
+  snprintf(details, sizeof details, "{\"lag\":%lld,\"threshold\":%d,\"for_s\":%g}", lag,
+           RP_LAG_ALERT_RECORDS, RP_LAG_ALERT_FOR_S);
+  const char *pp[] = {want ? "warning" : "info", want ? "enter" : "exit", details};
+  PGresult *res = pg_connect() ? q("posture_lag",
+                                   "INSERT INTO platform.posture_events (kind, severity, reason,"
+                                   " action, details) VALUES ('lag', $1, 'consumer_lag', $2,"
+                                   " $3::jsonb)",
+                                   3, pp)
+                               : NULL;
+  if (!res) return;
+  PQclear(res);
+  rp_log(want ? "warn" : "info", "msg=lag_alert action=%s lag=%s threshold=%d", pp[1], lag_s,
+         RP_LAG_ALERT_RECORDS);
+  pthread_mutex_lock(&g.met_mu);
+  g.lag_alert = want;
+  pthread_mutex_unlock(&g.met_mu);
+}
+
 static rd_kafka_t *consumer_start(void) {
   char err[512];
   rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -847,6 +940,11 @@ static void *consumer_main(void *arg) {
       dl.tv_sec += 1;
       pthread_cond_timedwait(&g.cv, &g.mu, &dl);
       pthread_mutex_unlock(&g.mu);
+      if (rp_mono_s() - last_lag >= RP_LAG_EVERY_S) {
+        lag_probe_paused();
+        lag_alert_eval();
+        last_lag = rp_mono_s();
+      }
       continue;
     }
     pthread_mutex_unlock(&g.mu);
@@ -869,6 +967,7 @@ static void *consumer_main(void *arg) {
     stats_maybe(&last_stats, &last_proc);
     if (rp_mono_s() - last_lag >= RP_LAG_EVERY_S) {
       lag_update(rk);
+      lag_alert_eval();
       last_lag = rp_mono_s();
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
@@ -887,6 +986,8 @@ static void *consumer_main(void *arg) {
     rd_kafka_message_destroy(m);
   }
   if (rk) consumer_stop(rk);
+  if (g.lag_probe) rd_kafka_destroy(g.lag_probe);
+  g.lag_probe = NULL;
   set_state(true, false);
   return NULL;
 }
@@ -1122,6 +1223,9 @@ static enum MHD_Result metrics(struct MHD_Connection *c) {
   rp_buf_printf(&b, "# HELP rp_consumer_lag Records behind the high watermarks of the assigned"
                     " partitions.\n# TYPE rp_consumer_lag gauge\nrp_consumer_lag %lld\n",
                 g.consumer_lag);
+  rp_buf_printf(&b, "# HELP rp_lag_alert 1 while the consumer lag alert is raised (lag over %d"
+                    " records for %gs).\n# TYPE rp_lag_alert gauge\nrp_lag_alert %d\n",
+                RP_LAG_ALERT_RECORDS, RP_LAG_ALERT_FOR_S, g.lag_alert);
   /* A standing fp:ctl:degrade order counts even before the next decision; degrade-unflagged
    * hides it here as everywhere else. */
   int degraded = g.degraded_gauge || (ctl && g.defect != RP_DEFECT_DEGRADE_UNFLAGGED);
