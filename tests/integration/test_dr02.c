@@ -32,6 +32,17 @@ Test(dr02, passes_on_clean_platform, .timeout = 600)
 	cr_expect_str_eq(status_of(r.report, "no_duplicate_cases"), "pass");
 	cr_expect_str_eq(status_of(r.report, "origin_offsets_reconcile"),
 			 "pass");
+	/* The bundle is signed with the profile's key and verifies. */
+	{
+		char cmd[8192];
+
+		snprintf(cmd, sizeof cmd,
+			 "cd '%s' && '%s/harness/cli/fpdrill' verify '%s' --env "
+			 "envs/local.yaml >&2",
+			 getenv("FPDRILL_SOURCE_DIR"),
+			 getenv("FPDRILL_BINARY_DIR"), r.bundle);
+		sh(cmd);
+	}
 	json_decref(r.report);
 }
 
