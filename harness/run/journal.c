@@ -343,7 +343,10 @@ static int clean_one(const char *dir, const char *path, const char *env_path,
 		if (pend[i].reverted ||
 		    json_is_false(json_object_get(pend[i].apply, "revertible")))
 			continue;
-		if (!env && env_path && fp_env_load(env_path, &env, &err)) {
+		/* The env as the run saw it: its actions may name the run. */
+		if (!env && env_path &&
+		    (fp_env_load(env_path, &env, &err) ||
+		     fp_run_vars_apply(env, NULL, run_id, &err))) {
 			fprintf(report, "cleanup: run %s: %s\n", run_id, err.msg);
 			bad++;
 			break;

@@ -791,18 +791,6 @@ static void metrics_snapshot(struct run *r, const char *when, int64_t from,
 
 /* ---- setup and teardown ------------------------------------------------- */
 
-static void subst_run_id(const char *in, const char *run_id, char *out,
-			 size_t outsz)
-{
-	const char *p = strstr(in, "${run.id}");
-
-	if (!p)
-		snprintf(out, outsz, "%s", in);
-	else
-		snprintf(out, outsz, "%.*s%s%s", (int)(p - in), in, run_id,
-			 p + 9);
-}
-
 static int connect_target(struct run *r, struct fp_err *err)
 {
 	int rc;
@@ -998,8 +986,12 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 	}
 	snprintf(r.run_id, sizeof r.run_id, "%s", hex);
 	snprintf(out->run_id, sizeof out->run_id, "%s", r.run_id);
-	subst_run_id(r.env->platform_run_id, r.run_id, r.platform_run_id,
-		     sizeof r.platform_run_id);
+	if (fp_run_vars_apply(r.env, r.sc, r.run_id, err)) {
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
+	snprintf(r.platform_run_id, sizeof r.platform_run_id, "%s",
+		 r.env->platform_run_id);
 	r.rep = fp_report_new();
 	r.rep->started_wall_ns = fp_wall_ns();
 	r.t0 = fp_mono_ns();

@@ -42,6 +42,14 @@ int fp_journal_finish(struct fp_journal *j, int all_reverted,
 		      const char *bundle_dir, struct fp_err *err);
 void fp_journal_free(struct fp_journal *j);
 
+/* ---- run variables --------------------------------------------------------
+ * ${run.id} and ${run.platform_run_id}, left in place by the spec loader, are
+ * replaced in the env (actions, samplers, observables; platform_run_id first,
+ * from ${run.id}) and, when sc is not NULL, in the scenario's step and check
+ * arguments. Strings are replaced in place (owned by env / sc as before). */
+int fp_run_vars_apply(struct fp_env *env, struct fp_scenario *sc,
+		      const char *run_id, struct fp_err *err);
+
 /* ---- samplers -------------------------------------------------------------
  * Time series of everything a scenario can wait on, stop on or bound:
  * decision_group_lag (implicit) and the env profile's samplers. */

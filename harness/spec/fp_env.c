@@ -671,7 +671,16 @@ static int decode_identity(struct fp_sd *d, struct fp_env *env,
 	    fp_sd_check_keys(d, n, "identity", keys))
 		return d->rc;
 	if (fp_sd_str_nonempty(d, fp_yaml_get(n, "platform_run_id"),
-			       &env->platform_run_id) ||
+			       &env->platform_run_id))
+		return d->rc;
+	if (env->platform_run_id &&
+	    strstr(env->platform_run_id, "${run.platform_run_id}"))
+		return fp_sd_err(d, fp_yaml_get(n, "platform_run_id"),
+				    "expected a platform_run_id that does not "
+				    "reference itself (use ${run.id}), got "
+				    "\"%s\"",
+				    env->platform_run_id);
+	if (
 	    fp_sd_str_nonempty(d, fp_yaml_get(n, "event_class"),
 			       &env->event_class) ||
 	    fp_sd_str_nonempty(d, fp_yaml_get(n, "runtime_lane"),

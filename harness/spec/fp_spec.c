@@ -221,9 +221,20 @@ static int interp_one(struct fp_sd *d, const char *in, size_t n,
 					    (int)(n > 64 ? 64 : n), in);
 		return fp_buf_puts(b, v) ? fp_sd_oom(d) : FP_OK;
 	}
-	if (n > 4 && memcmp(in, "run.", 4) == 0) /* the run loop's job */
+	if (n > 4 && memcmp(in, "run.", 4) == 0) {
+		/* The run loop's job (harness/run/runvars.c): only names it
+		 * knows, so a typo fails here and not as a literal "${run.x}"
+		 * sent to the platform. */
+		if (!((n == 6 && memcmp(in + 4, "id", 2) == 0) ||
+		      (n == 19 && memcmp(in + 4, "platform_run_id", 15) == 0)))
+			return fp_sd_err_at(d, at,
+					    "expected ${run.id} or "
+					    "${run.platform_run_id}, got "
+					    "\"${%.*s}\"",
+					    (int)(n > 64 ? 64 : n), in);
 		return fp_buf_printf(b, "${%.*s}", (int)n, in) ? fp_sd_oom(d)
 							      : FP_OK;
+	}
 	return fp_sd_err_at(d, at,
 			    "expected ${env:NAME}, ${params.NAME}, "
 			    "${obs.NAME} or ${run.NAME} (write $${ for a "
@@ -250,7 +261,11 @@ int fp_sd_interp(struct fp_sd *d, const char *s, const struct fp_mark *at,
 		if (fp_buf_append(&b, p, (size_t)(dollar - p)))
 			goto oom;
 		if (dollar[1] == '$' && dollar[2] == '{') { /* $${ -> ${ */
-			if (fp_buf_puts(&b, "${"))
+			/* ...except before "run.": the run loop expands
+			 * ${run.*} later and undoes this escape itself. */
+			if (fp_buf_puts(&b, strncmp(dollar + 3, "run.", 4) == 0
+						    ? "$${"
+						    : "${"))
 				goto oom;
 			p = dollar + 3;
 			continue;

@@ -6,6 +6,7 @@
 # version per call and remembers what it replaced.
 #
 #   model-candidate.sh CONTROL_URL promote PREFIX [--extra-latency MS] [--no-lineage] [--allow-refusal]
+#                      [--actor NAME]
 #       Registers PREFIX-<utc>-<pid> with the active model's weights (same scores: the drill
 #       changes only the version and, with --extra-latency, the serving cost) and, unless
 #       --no-lineage, the active model's training run (so the lineage gate can pass), then
@@ -13,15 +14,17 @@
 #       approval, lineage_complete: true - a claim the corridor must verify, not trust).
 #       Exit 0 when promoted; with --allow-refusal also when refused fail-closed (409);
 #       1 otherwise.
-#   model-candidate.sh CONTROL_URL restore PREFIX
+#   model-candidate.sh CONTROL_URL restore PREFIX [--actor NAME]
 #       Idempotent undo: when the active version starts with PREFIX, POST /rollback; if it
 #       is still active (a rollback that did not take effect), promote again the version
 #       this script saw active before its promote. Exit 0 when no PREFIX version is active.
+#   --actor names who acts in the promotion ledger (default fpdrill); the drills pass
+#   fpdrill-${run.id} so their checks find exactly this run's rows.
 set -eu
 
 usage() { echo "usage: $0 CONTROL_URL promote|restore PREFIX [options]" >&2; exit 2; }
 [ $# -ge 3 ] || usage
-url=$1 cmd=$2 prefix=$3
+url=$1 cmd=$2 prefix=$3 actor=fpdrill
 shift 3
 case $prefix in *[!A-Za-z0-9._-]* | '') usage ;; esac
 # The version the promote replaced, per control URL and prefix, for restore.
@@ -48,7 +51,7 @@ active_version() {
 
 promote_with_evidence() { # VERSION SHA LINEAGE_CLAIM REASON
   body=$(jq -cn --arg v "$1" --arg s "$2" --argjson l "$3" --arg r "$4" \
-    '{version:$v, actor:"fpdrill", reason:$r, approval:"fpdrill-drill-approval",
+    --arg a "$actor" '{version:$v, actor:$a, reason:$r, approval:"fpdrill-drill-approval",
       evidence:{evaluation_report:("fpdrill:drill-candidate:" + $v), artifact_sha256:$s,
                 lineage_complete:$l}}')
   call POST /promote "$body"
@@ -62,6 +65,7 @@ promote)
     --extra-latency) [ $# -ge 2 ] || usage; latency=$2; shift 2 ;;
     --no-lineage) lineage=0; shift ;;
     --allow-refusal) allow_refusal=1; shift ;;
+    --actor) [ $# -ge 2 ] || usage; actor=$2; shift 2 ;;
     *) usage ;;
     esac
   done
@@ -87,10 +91,15 @@ promote)
   exit 1
   ;;
 restore)
-  [ $# -eq 0 ] || usage
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --actor) [ $# -ge 2 ] || usage; actor=$2; shift 2 ;;
+    *) usage ;;
+    esac
+  done
   v=$(active_version) || { echo "cannot read the active model" >&2; exit 1; }
   case $v in "$prefix"-*) ;; *) echo "active $v: nothing to restore"; exit 0 ;; esac
-  r=$(call POST /rollback '{"actor":"fpdrill","reason":"fpdrill restore after drill candidate"}')
+  r=$(call POST /rollback "$(jq -cn --arg a "$actor" '{actor:$a, reason:"fpdrill restore after drill candidate"}')")
   echo "rollback from $v: $(status_of "$r")"
   v=$(active_version) || exit 1
   case $v in "$prefix"-*) ;; *) echo "active $v"; exit 0 ;; esac

@@ -130,3 +130,48 @@ Test(cmp, every_operator)
 	cr_expect(fp_cmp_holds(FP_CMP_GT, 3, 2));
 	cr_expect_str_eq(fp_cmp_name(FP_CMP_LE), "<=");
 }
+
+/* ${run.id} and ${run.platform_run_id} reach every string handed to the
+ * target, $${ stays a literal, and the env alone (cleanup's case) expands the
+ * same way. */
+Test(runvars, expanded_in_env_and_scenario)
+{
+	struct fp_spec_names names = {fp_run_has_injector,
+				      fp_run_has_invariant};
+	struct fp_env *env = NULL;
+	struct fp_scenario *sc = NULL;
+	struct fp_err err = {0};
+	const struct fp_action *a;
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s", fx("env-runvars.yaml"));
+	cr_assert_eq(fp_env_load(path, &env, &err), FP_OK, "%s", err.msg);
+	cr_assert_eq(fp_scenario_load(fx("sc-runvars.yaml"), env, NULL, 0,
+				      &names, &sc, &err),
+		     FP_OK, "%s", err.msg);
+	cr_assert_eq(fp_run_vars_apply(env, sc, "ab12cd34", &err), FP_OK);
+	cr_expect_str_eq(env->platform_run_id, "fpd-ab12cd34-x");
+	a = fp_env_action(env, "promote");
+	cr_expect_str_eq(a->url, "http://127.0.0.1:1/promote?run=ab12cd34");
+	cr_expect_str_eq(a->body, "{\"actor\":\"fpdrill-ab12cd34\",\"prid\":"
+				  "\"fpd-ab12cd34-x\",\"lit\":\"${run.id}\"}");
+	cr_expect_str_eq(fp_kv_get(&a->headers, "X-Run"), "ab12cd34");
+	a = fp_env_action(env, "restore");
+	cr_expect_str_eq(a->argv[2], "fpdrill-ab12cd34");
+	cr_expect_str_eq(env->samplers[0].query,
+			 "SELECT count(*) FROM t WHERE actor = "
+			 "'fpdrill-ab12cd34'");
+	cr_expect_str_eq(fp_kv_get(&sc->phases[0].steps[1].with, "argv"),
+			 "echo ab12cd34");
+	cr_expect_str_eq(fp_kv_get(&sc->checks[0].with, "actor"),
+			 "fpdrill-ab12cd34");
+	fp_scenario_free(sc);
+	fp_env_free(env);
+
+	env = NULL;
+	cr_assert_eq(fp_env_load(path, &env, &err), FP_OK, "%s", err.msg);
+	cr_assert_eq(fp_run_vars_apply(env, NULL, "ffff0000", &err), FP_OK);
+	cr_expect_str_eq(fp_env_action(env, "restore")->argv[2],
+			 "fpdrill-ffff0000");
+	fp_env_free(env);
+}

@@ -386,7 +386,8 @@ Test(scenario, dr02_decodes_every_field)
 	cr_assert_str_eq(st->injector, "kafka.replay_window");
 	cr_assert_str_eq(fp_kv_get(&st->with, "group"), "fp-decider");
 	cr_assert_str_eq(fp_kv_get(&st->with, "to"), "mark:window_start");
-	cr_assert_str_eq(fp_kv_get(&st->with, "note"), "${run.id}");
+	/* An escaped run variable stays escaped until the run loop. */
+	cr_assert_str_eq(fp_kv_get(&st->with, "note"), "$${run.id}");
 	cr_assert_str_eq(st->as, "replay");
 	st = &p->steps[1];
 	cr_assert_eq(st->kind, FP_STEP_REVERT);
@@ -672,6 +673,24 @@ Test(scenario, unterminated_interpolation)
 	sc_fails("sc_unterminated.yaml", NULL, NULL, 0, NULL, &err);
 	assert_prefix(err, "sc_unterminated.yaml:3:8: expected \"}\" to close "
 			   "\"${\"");
+}
+
+Test(scenario, unknown_run_variable)
+{
+	struct fp_err err;
+
+	sc_fails("sc_run_var.yaml", NULL, NULL, 0, NULL, &err);
+	assert_prefix(err, "sc_run_var.yaml:8:19: expected ${run.id} or "
+			   "${run.platform_run_id}, got \"${run.ident}\"");
+}
+
+Test(env, platform_run_id_may_not_name_itself)
+{
+	struct fp_err err;
+
+	env_fails("env_self_run_id.yaml", &err);
+	assert_prefix(err, "env_self_run_id.yaml:5:20: expected a "
+			   "platform_run_id that does not reference itself");
 }
 
 Test(scenario, env_given_as_scenario)
