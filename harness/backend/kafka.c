@@ -39,11 +39,8 @@ int fp_kafka_new(const char *bootstrap, const struct fp_kvlist *props,
 			      sizeof errstr) != RD_KAFKA_CONF_OK)
 		goto conf_fail;
 	rd_kafka_conf_set(conf, "client.id", "fpdrill", NULL, 0);
-	for (size_t i = 0; props && i < props->n; i++)
-		if (rd_kafka_conf_set(conf, props->items[i].key,
-				      props->items[i].value, errstr,
-				      sizeof errstr) != RD_KAFKA_CONF_OK)
-			goto conf_fail;
+	if (fp_kafka_conf_apply(conf, props, errstr, sizeof errstr))
+		goto conf_fail;
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	k = calloc(1, sizeof *k);
 	if (!k) {

@@ -689,12 +689,137 @@ static int decode_identity(struct fp_sd *d, struct fp_env *env,
 	return FP_OK;
 }
 
+static int kv_append(struct fp_sd *d, struct fp_kvlist *l, const char *key,
+		     const char *value, const struct fp_yaml_node *at)
+{
+	struct fp_kv *items = realloc(l->items, (l->n + 1) * sizeof *items);
+
+	if (!items)
+		return fp_sd_oom(d);
+	l->items = items;
+	items[l->n].key = strdup(key);
+	items[l->n].value = strdup(value);
+	items[l->n].mark = fp_sd_mark(d, at);
+	if (!items[l->n].key || !items[l->n].value) {
+		free(items[l->n].key);
+		free(items[l->n].value);
+		return fp_sd_oom(d);
+	}
+	l->n++;
+	return FP_OK;
+}
+
+/* A file: reference relative to the profile, made absolute: the Kafka token
+ * callback resolves it later, with no profile directory at hand. */
+static int abs_ref(struct fp_sd *d, const struct fp_env *env, char **ref)
+{
+	char *abs;
+	size_t n;
+
+	if (!*ref || strncmp(*ref, "file:", 5) != 0 || (*ref)[5] == '/')
+		return FP_OK;
+	n = strlen(env->dir) + strlen(*ref) + 2;
+	abs = malloc(n);
+	if (!abs)
+		return fp_sd_oom(d);
+	snprintf(abs, n, "file:%s/%s", env->dir, *ref + 5);
+	free(*ref);
+	*ref = abs;
+	return FP_OK;
+}
+
+/*
+ * target.kafka.aws_msk_iam: {region, access_key_id, secret_access_key,
+ * session_token} (references; defaults are the standard AWS_* variables)
+ * becomes librdkafka properties: SASL_SSL unless set, OAUTHBEARER, and the
+ * block in sasl.oauthbearer.config for the token callback (see fp_kafka.h).
+ */
+static int decode_msk_iam(struct fp_sd *d, struct fp_env *env,
+			  const struct fp_yaml_node *n)
+{
+	static const char *const keys[] = {"region", "access_key_id",
+					   "secret_access_key",
+					   "session_token", NULL};
+	char *region = NULL, *refs[3] = {NULL, NULL, NULL}, cfg[4096];
+	static const char *const defaults[3] = {"env:AWS_ACCESS_KEY_ID",
+						"env:AWS_SECRET_ACCESS_KEY",
+						"env:AWS_SESSION_TOKEN"};
+	const struct fp_yaml_node *v;
+	int rc = FP_OK, len;
+
+	if (!n)
+		return FP_OK;
+	if (fp_sd_want_map(d, n, "target.kafka.aws_msk_iam") ||
+	    fp_sd_check_keys(d, n, "target.kafka.aws_msk_iam", keys) ||
+	    fp_sd_require(d, n, "region", "target.kafka.aws_msk_iam", &v) ||
+	    fp_sd_str_nonempty(d, v, &region))
+		return d->rc;
+	for (size_t i = 0; i < env->kafka_props.n; i++) {
+		const struct fp_kv *kv = &env->kafka_props.items[i];
+
+		if (strcmp(kv->key, "sasl.mechanism") == 0 ||
+		    strcmp(kv->key, "sasl.mechanisms") == 0 ||
+		    strcmp(kv->key, "sasl.oauthbearer.config") == 0) {
+			rc = fp_sd_err_at(d, &kv->mark,
+					  "expected no %s in target.kafka."
+					  "properties when aws_msk_iam is set "
+					  "(it sets SASL OAUTHBEARER itself)",
+					  kv->key);
+			goto out;
+		}
+	}
+	if (strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+	    strlen(region)) {
+		rc = fp_sd_err(d, v, "expected an AWS region like eu-west-2, "
+				     "got \"%s\"", region);
+		goto out;
+	}
+	if (fp_sd_secret_ref(d, fp_yaml_get(n, "access_key_id"), &refs[0]) ||
+	    fp_sd_secret_ref(d, fp_yaml_get(n, "secret_access_key"),
+			     &refs[1]) ||
+	    fp_sd_secret_ref(d, fp_yaml_get(n, "session_token"), &refs[2])) {
+		rc = d->rc;
+		goto out;
+	}
+	for (int i = 0; i < 3; i++)
+		if ((!refs[i] && !(refs[i] = strdup(defaults[i]))) ||
+		    abs_ref(d, env, &refs[i])) {
+			rc = fp_sd_oom(d);
+			goto out;
+		}
+	len = snprintf(cfg, sizeof cfg,
+		       FP_MSK_IAM_TAG " region=%s access_key_id=%s "
+				      "secret_access_key=%s session_token=%s",
+		       region, refs[0], refs[1], refs[2]);
+	if (len < 0 || (size_t)len >= sizeof cfg || strpbrk(refs[0], " ") ||
+	    strpbrk(refs[1], " ") || strpbrk(refs[2], " ")) {
+		rc = fp_sd_err(d, n, "expected references without spaces, "
+				     "shorter than 1 KiB each");
+		goto out;
+	}
+	if (!fp_kv_get(&env->kafka_props, "security.protocol"))
+		rc = kv_append(d, &env->kafka_props, "security.protocol",
+			       "SASL_SSL", n);
+	if (!rc)
+		rc = kv_append(d, &env->kafka_props, "sasl.mechanism",
+			       "OAUTHBEARER", n);
+	if (!rc)
+		rc = kv_append(d, &env->kafka_props, "sasl.oauthbearer.config",
+			       cfg, n);
+out:
+	free(region);
+	for (int i = 0; i < 3; i++)
+		free(refs[i]);
+	return rc;
+}
+
 static int decode_target(struct fp_sd *d, struct fp_env *env,
 			 const struct fp_yaml_node *t)
 {
 	static const char *const keys[] = {"ingress_url", "kafka", "postgres",
 					   NULL};
-	static const char *const kkeys[] = {"bootstrap", "properties", NULL};
+	static const char *const kkeys[] = {"bootstrap", "properties",
+					    "aws_msk_iam", NULL};
 	static const char *const pkeys[] = {"conninfo", "password", NULL};
 	const struct fp_yaml_node *v, *k, *p;
 
@@ -710,7 +835,8 @@ static int decode_target(struct fp_sd *d, struct fp_env *env,
 	    fp_sd_require(d, k, "bootstrap", "target.kafka", &v) ||
 	    fp_sd_str_nonempty(d, v, &env->kafka_bootstrap) ||
 	    fp_sd_kvlist(d, fp_yaml_get(k, "properties"),
-			 "target.kafka.properties", &env->kafka_props))
+			 "target.kafka.properties", &env->kafka_props) ||
+	    decode_msk_iam(d, env, fp_yaml_get(k, "aws_msk_iam")))
 		return d->rc;
 	if (fp_sd_require(d, t, "postgres", "target", &p) ||
 	    fp_sd_want_map(d, p, "target.postgres") ||

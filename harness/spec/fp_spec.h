@@ -120,6 +120,16 @@ struct fp_safety {
 	double max_instance_share;   /* (0,1]; 0 = no limit */
 };
 
+/*
+ * target.kafka.aws_msk_iam reaches every librdkafka handle as properties:
+ * security.protocol SASL_SSL (unless set), sasl.mechanism OAUTHBEARER and
+ * sasl.oauthbearer.config = FP_MSK_IAM_TAG " region=R access_key_id=REF
+ * secret_access_key=REF session_token=REF" (env:/file: references, file:
+ * paths absolute), which fp_kafka_conf_apply (harness/backend) turns into a
+ * token refresh callback.
+ */
+#define FP_MSK_IAM_TAG "fpdrill:aws_msk_iam"
+
 struct fp_env {
 	char *path;                  /* as given */
 	char *dir;                   /* directory of path; base for relative paths */

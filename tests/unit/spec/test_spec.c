@@ -749,6 +749,40 @@ Test(scenario, several_documents)
 
 /* ---- v1.1: samplers, safety, ramps, bursts, mix, stop conditions ------- */
 
+/* MSK IAM becomes librdkafka properties carrying references only; a
+ * relative file: reference is made absolute against the profile. */
+Test(env, aws_msk_iam_becomes_oauthbearer_properties)
+{
+	struct fp_env *env = env_ok("env_msk_iam.yaml");
+	const char *cfg = fp_kv_get(&env->kafka_props, "sasl.oauthbearer.config");
+	char want[4200];
+
+	cr_expect_str_eq(fp_kv_get(&env->kafka_props, "security.protocol"),
+			 "SASL_SSL");
+	cr_expect_str_eq(fp_kv_get(&env->kafka_props, "sasl.mechanism"),
+			 "OAUTHBEARER");
+	cr_assert_not_null(cfg);
+	snprintf(want, sizeof want,
+		 FP_MSK_IAM_TAG " region=eu-west-2 access_key_id=env:"
+		 "AWS_ACCESS_KEY_ID secret_access_key=file:%s/secrets/aws_secret "
+		 "session_token=env:AWS_SESSION_TOKEN", env->dir);
+	cr_expect_str_eq(cfg, want);
+	fp_env_free(env);
+}
+
+Test(env, aws_msk_iam_errors)
+{
+	struct fp_err err;
+
+	env_fails("env_msk_iam_conflict.yaml", &err);
+	assert_prefix(err, "env_msk_iam_conflict.yaml:8:35: expected no "
+			   "sasl.mechanisms in target.kafka.properties");
+	env_fails("env_msk_iam_inline.yaml", &err);
+	assert_prefix(err, "env_msk_iam_inline.yaml:8:57: expected an env:NAME "
+			   "or file:PATH reference");
+	cr_expect(strstr(err.msg, "wJalr") == NULL, "%s", err.msg);
+}
+
 Test(env, v11_samplers_and_safety_decode)
 {
 	struct fp_env *env = env_ok("env_v11.yaml");
