@@ -311,3 +311,28 @@ int fp_report_add_claim(struct fp_report *r, const char *claim)
 		return FP_EINVAL;
 	return add_str(&r->claims, &r->n_claims, claim);
 }
+
+json_t *fp_report_metric_rows(const struct fp_report *r, json_t *ph[3])
+{
+	static const char *const phases[] = {"before", "during", "after"};
+	json_t *seen = json_object(), *v;
+	const char *k;
+
+	for (size_t i = 0; i < 3; i++) {
+		ph[i] = json_is_object(r->metrics)
+				? json_object_get(r->metrics, phases[i])
+				: NULL;
+		if (!json_is_object(ph[i]))
+			ph[i] = NULL;
+		if (!seen || !ph[i])
+			continue;
+		json_object_foreach(ph[i], k, v) {
+			if (!json_object_get(seen, k) &&
+			    json_object_set_new(seen, k, json_true())) {
+				json_decref(seen);
+				return NULL;
+			}
+		}
+	}
+	return seen;
+}

@@ -71,4 +71,13 @@ char *fp_manifest_canonical(json_t *files);
 /* Seconds between two wall-clock stamps, or -1 when either is unset. */
 double fp_report_duration_s(const struct fp_report *r);
 
+/*
+ * @brief The metric table every human-readable writer shows: ph[] is set to
+ *        the before / during / after objects of r->metrics (borrowed; NULL
+ *        when absent) and the result holds every metric name seen in any of
+ *        them, in first-seen order (values true).
+ * @returns a new object the caller json_decref()s, or NULL when out of memory.
+ */
+json_t *fp_report_metric_rows(const struct fp_report *r, json_t *ph[3]);
+
 #endif

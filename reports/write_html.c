@@ -1412,8 +1412,7 @@ static void timeline_table(struct fp_buf *b, const struct fp_report *r,
 static void metrics_table(struct fp_buf *b, const struct fp_report *r,
 			  int *bad)
 {
-	static const char *const phases[] = {"before", "during", "after"};
-	json_t *ph[3] = {NULL, NULL, NULL}, *seen = json_object(), *v;
+	json_t *ph[3], *seen = fp_report_metric_rows(r, ph), *v;
 	const char *k;
 	size_t rows = 0;
 
@@ -1421,18 +1420,6 @@ static void metrics_table(struct fp_buf *b, const struct fp_report *r,
 	if (!seen) {
 		*bad = 1;
 		return;
-	}
-	for (size_t i = 0; i < 3; i++) {
-		ph[i] = json_is_object(r->metrics)
-				? json_object_get(r->metrics, phases[i])
-				: NULL;
-		if (!json_is_object(ph[i]))
-			continue;
-		json_object_foreach(ph[i], k, v) {
-			if (!json_object_get(seen, k) &&
-			    json_object_set_new(seen, k, json_true()))
-				*bad = 1;
-		}
 	}
 	json_object_foreach(seen, k, v) {
 		if (rows++ == 0)
