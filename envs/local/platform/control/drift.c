@@ -256,8 +256,8 @@ static const char *mitigate(struct rp_ctl *c, const char *reason, char *err, siz
 static void act(struct rp_ctl *c, struct check *ck)
 {
 	int was_active = ep.e.active;
-	unsigned todo = rp_drift_episode_step(&ep.e, ck->level);
-	if (todo & RP_EP_ENDED) {
+	unsigned due = rp_drift_episode_step(&ep.e, ck->level);
+	if (due & RP_EP_ENDED) {
 		rp_log("info", "msg=drift_episode_ended model_version=%s", ep.version);
 		memset(&ep, 0, sizeof ep);
 		return;
@@ -273,12 +273,12 @@ static void act(struct rp_ctl *c, struct check *ck)
 			snprintf(reason + l, sizeof reason - l, " %s psi=%.4f", rp_lane_feat_names[k],
 				 ck->psi[k]);
 	}
-	if (todo & RP_EP_RECORD) {
+	if (due & RP_EP_RECORD) {
 		record_events(c, ck, cfg.mitigation);
 		rp_log("warn", "msg=drift_detected severity=%s model_version=%s reason=\"%s\"",
 		       ck->level == 2 ? "critical" : "warn", ck->version, reason);
 	}
-	if (!(todo & RP_EP_MITIGATE))
+	if (!(due & RP_EP_MITIGATE))
 		return;
 	const char *done = mitigate(c, reason, err, sizeof err);
 	/* One posture row per episode, plus one when a failed attempt finally
