@@ -27,11 +27,27 @@ struct fp_offset_mark {
 	size_t n;
 };
 
+/* One partition whose committed offset an injector moved on purpose. */
+struct fp_offsets_move {
+	const char *group;
+	const char *topic;
+	int32_t partition;
+	int64_t from;           /* committed before, or FP_KAFKA_NO_OFFSET */
+	int64_t to;
+	int64_t t_start_ns;     /* monotonic, just before the admin call */
+};
+
 struct fp_inject_ctx {
 	const struct fp_env *env;
 	struct fp_kafka *kafka;
 	const struct fp_offset_mark *marks;
 	size_t n_marks;
+	/* An injector that moves a consumer group's committed offsets reports
+	 * every partition it moved, after the broker took the move: the only
+	 * backward moves committed_offsets_monotonic accepts are these. May
+	 * be NULL (cleanup, tests). */
+	void (*offsets_moved)(void *ud, const struct fp_offsets_move *mv);
+	void *offsets_moved_ud;
 	/* apply() describes what it did here (JSON text, for the journal and
 	 * the report); revert() gets it back, also after a crash. */
 	char state[2048];

@@ -63,6 +63,33 @@ static int wait_group_empty(struct fp_kafka *k, const char *group,
 	}
 }
 
+/* Tell the run which partitions moved and from where, so the judging can
+ * tell this replay from a regression. Only after the broker took the whole
+ * reset: on an error the drill aborts and nothing is judged. */
+static void report_moves(struct fp_inject_ctx *ctx, const char *group,
+			 const char *topic, const struct fp_offset_mark *m,
+			 const struct fp_part_offsets *now, size_t n,
+			 int64_t t_start)
+{
+	if (!ctx->offsets_moved)
+		return;
+	for (size_t j = 0; j < m->n; j++) {
+		struct fp_offsets_move mv = {
+			.group = group,
+			.topic = topic,
+			.partition = m->parts[j].partition,
+			.from = FP_KAFKA_NO_OFFSET,
+			.to = m->parts[j].committed,
+			.t_start_ns = t_start,
+		};
+
+		for (size_t i = 0; i < n; i++)
+			if (now[i].partition == mv.partition)
+				mv.from = now[i].committed;
+		ctx->offsets_moved(ctx->offsets_moved_ud, &mv);
+	}
+}
+
 static int apply(const struct fp_kvlist *with, struct fp_inject_ctx *ctx,
 		 struct fp_err *err)
 {
@@ -74,6 +101,7 @@ static int apply(const struct fp_kvlist *with, struct fp_inject_ctx *ctx,
 	struct fp_part_offsets *now = NULL;
 	size_t n = 0, len;
 	int64_t timeout_ns = 30 * FP_NS_PER_S, replayed = 0, total_lag;
+	int64_t t_start;
 	int rc;
 
 	if (wait)
@@ -109,13 +137,16 @@ static int apply(const struct fp_kvlist *with, struct fp_inject_ctx *ctx,
 					(long long)now[i].committed);
 	if (len < sizeof ctx->state)
 		snprintf(ctx->state + len, sizeof ctx->state - len, "]}");
-	free(now);
+	t_start = fp_mono_ns();
 	rc = fp_kafka_group_reset(ctx->kafka, group, topic, m->parts, m->n,
 				  err);
-	if (rc == FP_OK)
+	if (rc == FP_OK) {
 		FP_INFO("event=replay_window group=%s topic=%s mark=%s "
 			"replayed_records=%lld",
 			group, topic, mark, (long long)replayed);
+		report_moves(ctx, group, topic, m, now, n, t_start);
+	}
+	free(now);
 	return rc;
 }
 

@@ -7,10 +7,14 @@
  * record the consumer skipped or whose decision was dropped after its offset
  * moved on (commit-before-write, a seek past the backlog on resume), which
  * no_lost_events alone would only name as "lost" without saying that the
- * consumer went past it. The group's committed offsets live in Kafka, not in
- * SQL; the highest decided origin offset is their witness in the decision log
- * (a commit follows the write). Records above it are not judged here (they
- * are no_lost_events' business) and are counted in the detail.
+ * consumer went past it. The highest decided origin offset stands in for the
+ * group's committed offsets (a commit follows the write), so this needs the
+ * decision log alone; committed_records_decided_once judges against the
+ * committed offsets in Kafka themselves and also sees a committed tail with
+ * no later decision. This one stays as the Kafka-independent view, and for a
+ * hole between the committed and the highest decided offset. Records above
+ * it are not judged here (they are no_lost_events' business) and are counted
+ * in the detail.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,9 +2,10 @@
  * fp_invariant.h - the invariant interface and table.
  *
  * An invariant is one file defining a const struct fp_invariant plus one line
- * in invariants.def. It judges the run from first-class records: the ledger
- * the harness loaded into its own schema and the platform's observables
- * (decision log, cases), with set-based SQL where the data lives. It never
+ * in invariants.def. It judges the run from first-class records: what the
+ * harness loaded into its own schema (the ledger, the decision group's
+ * committed offsets) and the platform's observables (decision log, cases),
+ * with set-based SQL where the data lives. It never
  * writes to the platform's tables.
  *
  * A violated invariant is a verdict (FP_CHECK_FAIL), not an error: check()
@@ -48,6 +49,15 @@ struct fp_check_ctx {
 	const char *platform_run_id;
 	const char *event_class;
 	const char *traffic_topic;
+	/* The decision group's committed offsets over the run, one row per
+	 * partition per sample (seq, t_ms, kind 'sample' | 'final',
+	 * consumer_group, topic, partition, committed, high), and the resets
+	 * the run made on purpose (t_start_ms, t_end_ms, source,
+	 * consumer_group, topic, partition, from_offset, to_offset): quoted
+	 * "fpdrill"."offsets_<run>" / "fpdrill"."offset_resets_<run>", NULL
+	 * when the run has no such evidence (the offset checks are unknown). */
+	const char *offsets;
+	const char *offset_resets;
 };
 
 struct fp_invariant {

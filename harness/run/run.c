@@ -92,6 +92,9 @@ struct run {
 	const char *group;
 	struct fp_sampling *sampling;
 	FILE *samples;
+	FILE *offsets;                   /* offsets.tsv: committed offsets */
+	FILE *offset_resets;             /* offset_resets.tsv: replays */
+	const char *inject_id;           /* the injection under way, if any */
 	char *pg_password;
 	/* faults */
 	struct revert_entry reverts[MAX_REVERTS];
@@ -255,6 +258,53 @@ static int64_t wait_until(struct run *r, const struct fp_until *u)
 	return 0;
 }
 
+/* ---- offsets evidence ----------------------------------------------------- */
+
+static int open_offsets_files(struct run *r, struct fp_err *err)
+{
+	char path[4200];
+
+	fp_path_join(path, sizeof path, r->bundle, "offsets.tsv");
+	r->offsets = fopen(path, "w");
+	if (r->offsets) {
+		fp_path_join(path, sizeof path, r->bundle, "offset_resets.tsv");
+		r->offset_resets = fopen(path, "w");
+	}
+	if (!r->offsets || !r->offset_resets)
+		return fp_err_set(err, FP_EIO, "cannot write into bundle '%s': %s",
+				  r->bundle, strerror(errno));
+	fprintf(r->offsets,
+		"t_ms\tkind\tgroup\ttopic\tpartition\tcommitted\thigh\n");
+	fprintf(r->offset_resets, "t_start_ms\tt_end_ms\tsource\tgroup\ttopic"
+				  "\tpartition\tfrom\tto\n");
+	fflush(r->offsets);
+	fflush(r->offset_resets);
+	return FP_OK;
+}
+
+/* An injector moved committed offsets on purpose (a replay): one row per
+ * partition, flushed at once so the evidence outlives a crash. The window
+ * is [just before the admin call, now], rounded outwards to the ms. */
+static void on_offsets_moved(void *ud, const struct fp_offsets_move *mv)
+{
+	struct run *r = ud;
+	int64_t end = fp_mono_ns() - r->t0, start = mv->t_start_ns - r->t0;
+	char from[32] = "", src[160], group[512], topic[512];
+
+	if (!r->offset_resets)
+		return;
+	if (mv->from != FP_KAFKA_NO_OFFSET)
+		snprintf(from, sizeof from, "%lld", (long long)mv->from);
+	fp_tsv_field(src, sizeof src, r->inject_id ? r->inject_id : "?");
+	fp_tsv_field(group, sizeof group, mv->group);
+	fp_tsv_field(topic, sizeof topic, mv->topic);
+	fprintf(r->offset_resets, "%lld\t%lld\t%s\t%s\t%s\t%d\t%s\t%lld\n",
+		(long long)(start / FP_NS_PER_MS),
+		(long long)((end + FP_NS_PER_MS - 1) / FP_NS_PER_MS), src,
+		group, topic, mv->partition, from, (long long)mv->to);
+	fflush(r->offset_resets);
+}
+
 /* ---- steps -------------------------------------------------------------- */
 
 static int record_mark(struct run *r, const char *name, struct fp_err *err)
@@ -355,7 +405,9 @@ static int run_step(struct run *r, const struct fp_step *s, struct fp_err *err)
 		const struct fp_injector *inj = fp_injector_find(s->injector);
 		struct fp_inject_ctx ctx = {.env = r->env, .kafka = r->kafka,
 					    .marks = r->marks,
-					    .n_marks = r->n_marks};
+					    .n_marks = r->n_marks,
+					    .offsets_moved = on_offsets_moved,
+					    .offsets_moved_ud = r};
 		struct revert_entry *e = NULL;
 		char id[64];
 		int rc;
@@ -380,7 +432,9 @@ static int run_step(struct run *r, const struct fp_step *s, struct fp_err *err)
 					  "cannot write the fault journal '%s'",
 					  fp_journal_path(r->journal));
 		}
+		r->inject_id = id;
 		rc = inj->apply(&s->with, &ctx, err);
+		r->inject_id = NULL;
 		if (e)
 			snprintf(e->state, sizeof e->state, "%s", ctx.state);
 		fp_journal_mark(r->journal, rc ? "apply_failed" : "applied", id,
@@ -513,6 +567,101 @@ static int load_ledger(struct run *r, char *table, size_t tablesz,
 	return rc;
 }
 
+/*
+ * The decision group's committed offsets and the run's own replays, into the
+ * harness schema for the offset checks (fpdrill.offsets_<run>,
+ * fpdrill.offset_resets_<run>). First the final snapshot: the committed
+ * offsets now, after the drain, which committed_records_decided_once judges
+ * against. The sampler stops writing offsets.tsv before it, so the file in
+ * the bundle is exactly what was judged. Without the evidence files the
+ * table names stay empty and the offset checks say unknown.
+ */
+static int load_offsets(struct run *r, char *otbl, size_t otblsz, char *rtbl,
+			size_t rtblsz, struct fp_err *err)
+{
+	struct fp_part_offsets *po = NULL;
+	struct fp_err e2 = {0};
+	char sql[1024], path[4200];
+	int64_t lag, rows = 0, resets = 0;
+	size_t n = 0;
+	int rc;
+
+	otbl[0] = rtbl[0] = '\0';
+	if (!r->offsets || !r->offset_resets)
+		return FP_OK;
+	fp_sampling_detach_offsets(r->sampling);
+	if (fp_kafka_group_lag(r->kafka, r->group, r->topic, &po, &n, &lag,
+			       &e2) == FP_OK)
+		fp_offsets_write(r->offsets,
+				 (fp_mono_ns() - r->t0) / FP_NS_PER_MS, "final",
+				 r->group, r->topic, po, n);
+	else
+		timeline(r, "info", "final_offsets",
+			 "snapshot failed, the last sample stands in: %s",
+			 e2.msg);
+	free(po);
+	fclose(r->offsets);
+	fclose(r->offset_resets);
+	r->offsets = r->offset_resets = NULL;
+
+	snprintf(otbl, otblsz, "\"fpdrill\".\"offsets_%s\"", r->run_id);
+	snprintf(rtbl, rtblsz, "\"fpdrill\".\"offset_resets_%s\"", r->run_id);
+	/* seq keeps the file order, which per partition is time order. */
+	snprintf(sql, sizeof sql,
+		 "CREATE SCHEMA IF NOT EXISTS fpdrill; "
+		 "DROP TABLE IF EXISTS %s; CREATE UNLOGGED TABLE %s (seq "
+		 "bigserial, t_ms bigint, kind text, consumer_group text, topic "
+		 "text, partition int, committed bigint, high bigint); "
+		 "DROP TABLE IF EXISTS %s; CREATE UNLOGGED TABLE %s (t_start_ms "
+		 "bigint, t_end_ms bigint, source text, consumer_group text, "
+		 "topic text, partition int, from_offset bigint, to_offset "
+		 "bigint)",
+		 otbl, otbl, rtbl, rtbl);
+	rc = fp_pg_exec(r->pg, sql, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 "COPY %s (t_ms, kind, consumer_group, topic, partition, "
+		 "committed, high) FROM STDIN (FORMAT csv, DELIMITER E'\\t', "
+		 "HEADER true)",
+		 otbl);
+	fp_path_join(path, sizeof path, r->bundle, "offsets.tsv");
+	rc = fp_pg_copy_in(r->pg, sql, path, &rows, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 "COPY %s (t_start_ms, t_end_ms, source, consumer_group, topic, "
+		 "partition, from_offset, to_offset) FROM STDIN (FORMAT csv, "
+		 "DELIMITER E'\\t', HEADER true)",
+		 rtbl);
+	fp_path_join(path, sizeof path, r->bundle, "offset_resets.tsv");
+	rc = fp_pg_copy_in(r->pg, sql, path, &resets, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof sql, "ANALYZE %s; ANALYZE %s", otbl, rtbl);
+	rc = fp_pg_exec(r->pg, sql, err);
+	timeline(r, "info", "offsets_loaded",
+		 "%lld committed-offset rows (final snapshot: %s), %lld "
+		 "partition resets",
+		 (long long)rows, n ? "yes" : "no", (long long)resets);
+	return rc;
+}
+
+/* Like the ledger table: the files are in the bundle, the tables were only
+ * for the set algebra. */
+static void drop_offsets(struct run *r, const char *otbl, const char *rtbl)
+{
+	char sql[600];
+	struct fp_err e = {0};
+
+	if (!otbl[0])
+		return;
+	snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s; DROP TABLE IF "
+				  "EXISTS %s",
+		 otbl, rtbl);
+	fp_pg_exec(r->pg, sql, &e);
+}
+
 static enum fp_status map_status(enum fp_check_status s)
 {
 	return s == FP_CHECK_PASS ? FP_STATUS_PASS
@@ -522,7 +671,7 @@ static enum fp_status map_status(enum fp_check_status s)
 
 static int run_checks(struct run *r, struct fp_err *err)
 {
-	char ledger[256], dlog[256], cases[256];
+	char ledger[256], dlog[256], cases[256], offsets[256], resets[256];
 	const char *obs_cases = fp_kv_get(&r->env->observables, "cases");
 	struct fp_check_ctx ctx = {0};
 	int rc;
@@ -530,6 +679,10 @@ static int run_checks(struct run *r, struct fp_err *err)
 	if (r->sc->n_checks == 0)
 		return FP_OK;
 	rc = load_ledger(r, ledger, sizeof ledger, err);
+	if (rc)
+		return rc;
+	rc = load_offsets(r, offsets, sizeof offsets, resets, sizeof resets,
+			  err);
 	if (rc)
 		return rc;
 	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
@@ -543,6 +696,8 @@ static int run_checks(struct run *r, struct fp_err *err)
 	ctx.platform_run_id = r->platform_run_id;
 	ctx.event_class = r->env->event_class;
 	ctx.traffic_topic = r->topic;
+	ctx.offsets = offsets[0] ? offsets : NULL;
+	ctx.offset_resets = resets[0] ? resets : NULL;
 	for (size_t i = 0; i < r->sc->n_checks; i++) {
 		const struct fp_check *c = &r->sc->checks[i];
 		const struct fp_invariant *inv = fp_invariant_find(c->invariant);
@@ -585,6 +740,7 @@ static int run_checks(struct run *r, struct fp_err *err)
 		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", ledger);
 		fp_pg_exec(r->pg, sql, &e3);
 	}
+	drop_offsets(r, offsets, resets);
 	return FP_OK;
 }
 
@@ -889,6 +1045,14 @@ static int finish(struct run *r, struct fp_run_outcome *out)
 		fclose(r->samples);
 		r->samples = NULL;
 	}
+	if (r->offsets) {
+		fclose(r->offsets);
+		r->offsets = NULL;
+	}
+	if (r->offset_resets) {
+		fclose(r->offset_resets);
+		r->offset_resets = NULL;
+	}
 	if (r->o->release_id) {
 		char rel[4200], line[512];
 
@@ -1018,6 +1182,10 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 		goto out_free;
 	}
 	fprintf(r.samples, "t_s\tseries\tvalue\n");
+	if (open_offsets_files(&r, err)) {
+		exit_code = FP_EXIT_USAGE;
+		goto out_free;
+	}
 	FP_INFO("event=run_start run_id=%s drill=%s env=%s platform_run_id=%s "
 		"bundle=%s journal=%s",
 		r.run_id, r.sc->id, r.env->name, r.platform_run_id, r.bundle,
@@ -1035,6 +1203,7 @@ int fp_run_drill(const struct fp_run_opts *o, struct fp_run_outcome *out,
 			.group = r.group,
 			.pg_password = r.pg_password,
 			.out = r.samples,
+			.offsets_out = r.offsets,
 			.t0 = r.t0,
 			.stop_flag = (volatile int *)&stop_requested,
 		};
@@ -1166,6 +1335,10 @@ out_free:
 	}
 	if (r.samples)
 		fclose(r.samples);
+	if (r.offsets)
+		fclose(r.offsets);
+	if (r.offset_resets)
+		fclose(r.offset_resets);
 	fp_loadgen_free(r.load);
 	fp_kafka_free(r.kafka);
 	fp_pg_close(r.pg);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "harness/backend/fp_kafka.h"
 #include "harness/core/fp_error.h"
 #include "harness/spec/fp_spec.h"
 
@@ -52,7 +53,9 @@ int fp_run_vars_apply(struct fp_env *env, struct fp_scenario *sc,
 
 /* ---- samplers -------------------------------------------------------------
  * Time series of everything a scenario can wait on, stop on or bound:
- * decision_group_lag (implicit) and the env profile's samplers. */
+ * decision_group_lag (implicit) and the env profile's samplers. The decision
+ * group's committed offsets themselves go to offsets.tsv (one row per
+ * partition per sample, see docs/report-schema.md) for the offset checks. */
 struct fp_series;
 
 struct fp_sampling;
@@ -66,6 +69,7 @@ struct fp_sampling_conf {
 	const char *group;
 	const char *pg_password;        /* resolved, may be NULL; copied */
 	FILE *out;                       /* samples.tsv, borrowed */
+	FILE *offsets_out;               /* offsets.tsv, borrowed, may be NULL */
 	int64_t t0;                      /* run start (monotonic) */
 	volatile int *stop_flag;         /* set when a stop condition fires */
 };
@@ -73,6 +77,28 @@ struct fp_sampling_conf {
 int fp_sampling_start(const struct fp_sampling_conf *c,
 		      struct fp_sampling **out, struct fp_err *err);
 void fp_sampling_stop(struct fp_sampling *s);
+/*
+ * @brief Stop writing offsets.tsv: after this returns the sampler neither
+ *        writes nor flushes offsets_out, so the caller may add the final
+ *        snapshot and close it while the other series go on.
+ */
+void fp_sampling_detach_offsets(struct fp_sampling *s);
+/*
+ * @brief Append one offsets.tsv row per partition (columns t_ms, kind, group,
+ *        topic, partition, committed, high; tab-separated CSV). t_ms is when
+ *        the answer came back, so each committed offset was read at or
+ *        before it, and after the partition's previous row was written:
+ *        committed_offsets_monotonic places a replay reset between two rows
+ *        with that. No committed offset (none yet, or the broker did not
+ *        answer for the partition) is an empty field.
+ */
+/* @brief A name as one field of a tab-separated CSV row (what COPY ...
+ *        (FORMAT csv, DELIMITER E'\t') reads back): quoted only when it has
+ *        to be, so the usual group and topic names stay plain. */
+void fp_tsv_field(char *out, size_t outsz, const char *v);
+void fp_offsets_write(FILE *f, int64_t t_ms, const char *kind,
+		      const char *group, const char *topic,
+		      const struct fp_part_offsets *po, size_t n);
 void fp_sampling_free(struct fp_sampling *s);
 /* @returns latest value of a series and when it was taken; -1 at when none. */
 int fp_sampling_latest(struct fp_sampling *s, const char *name, double *value,

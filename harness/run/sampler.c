@@ -48,6 +48,7 @@ struct fp_sampling {
 	int64_t *cond_since;             /* per stop condition; 0 = not holding */
 	const struct fp_stop_condition *fired;
 	char fired_why[256];
+	int offsets_detached;            /* under mu */
 };
 
 int fp_cmp_holds(enum fp_cmp op, double a, double b)
@@ -245,41 +246,94 @@ static int count_params(const char *q)
 	return strstr(q, "$2") ? 2 : strstr(q, "$1") ? 1 : 0;
 }
 
+void fp_tsv_field(char *out, size_t outsz, const char *v)
+{
+	size_t o = 0;
+
+	if (!strpbrk(v, "\t\"\r\n")) {
+		snprintf(out, outsz, "%s", v);
+		return;
+	}
+	out[o++] = '"';
+	for (; *v && o + 3 < outsz; v++) {
+		if (*v == '"')
+			out[o++] = '"';
+		out[o++] = *v;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+void fp_offsets_write(FILE *f, int64_t t_ms, const char *kind,
+		      const char *group, const char *topic,
+		      const struct fp_part_offsets *po, size_t n)
+{
+	char g[512], t[512];
+
+	fp_tsv_field(g, sizeof g, group);
+	fp_tsv_field(t, sizeof t, topic);
+	for (size_t i = 0; i < n; i++) {
+		if (po[i].committed == FP_KAFKA_NO_OFFSET)
+			fprintf(f, "%lld\t%s\t%s\t%s\t%d\t\t%lld\n",
+				(long long)t_ms, kind, g, t, po[i].partition,
+				(long long)po[i].high);
+		else
+			fprintf(f, "%lld\t%s\t%s\t%s\t%d\t%lld\t%lld\n",
+				(long long)t_ms, kind, g, t, po[i].partition,
+				(long long)po[i].committed,
+				(long long)po[i].high);
+	}
+}
+
+static void sample_lag(struct fp_sampling *s, const struct fp_sampler *sp,
+		       int64_t now, int write_offsets)
+{
+	struct fp_part_offsets *po = NULL;
+	struct fp_err err = {0};
+	size_t n = 0;
+	int64_t lag;
+
+	if (!s->kafka || fp_kafka_group_lag(s->kafka, sp->group, sp->topic,
+					    &po, &n, &lag, &err) != FP_OK) {
+		free(po);
+		return;
+	}
+	if (write_offsets) {
+		int64_t done = fp_mono_ns();
+
+		pthread_mutex_lock(&s->mu);
+		if (s->c.offsets_out && !s->offsets_detached)
+			fp_offsets_write(s->c.offsets_out,
+					 (done - s->c.t0) / FP_NS_PER_MS,
+					 "sample", sp->group, sp->topic, po, n);
+		pthread_mutex_unlock(&s->mu);
+	}
+	record(s, sp->name, now, (double)lag);
+	/* Per partition too: a lag that hides on one partition (a stuck
+	 * consumer) is invisible in the sum. */
+	for (size_t i = 0; i < n; i++) {
+		char pname[128];
+		int64_t from = po[i].committed == FP_KAFKA_NO_OFFSET
+				       ? po[i].low
+				       : po[i].committed;
+
+		snprintf(pname, sizeof pname, "%s.p%d", sp->name,
+			 po[i].partition);
+		record(s, pname, now,
+		       (double)(po[i].high > from ? po[i].high - from : 0));
+	}
+	free(po);
+}
+
 static void sample_one(struct fp_sampling *s, const struct fp_sampler *sp,
 		       int64_t now)
 {
 	struct fp_err err = {0};
 
 	switch (sp->kind) {
-	case FP_SAMPLER_KAFKA_LAG: {
-		struct fp_part_offsets *po = NULL;
-		size_t n = 0;
-		int64_t lag;
-
-		if (s->kafka && fp_kafka_group_lag(s->kafka, sp->group,
-						   sp->topic, &po, &n, &lag,
-						   &err) == FP_OK) {
-			record(s, sp->name, now, (double)lag);
-			/* Per partition too: a lag that hides on one partition
-			 * (a stuck consumer) is invisible in the sum. */
-			for (size_t i = 0; i < n; i++) {
-				char pname[128];
-				int64_t from = po[i].committed ==
-							       FP_KAFKA_NO_OFFSET
-						       ? po[i].low
-						       : po[i].committed;
-
-				snprintf(pname, sizeof pname, "%s.p%d",
-					 sp->name, po[i].partition);
-				record(s, pname, now,
-				       (double)(po[i].high > from
-							? po[i].high - from
-							: 0));
-			}
-		}
-		free(po);
+	case FP_SAMPLER_KAFKA_LAG:
+		sample_lag(s, sp, now, 0);
 		break;
-	}
 	case FP_SAMPLER_SQL: {
 		const char *params[2] = {s->c.platform_run_id,
 					 s->c.env->event_class};
@@ -394,11 +448,17 @@ static void *sampling_main(void *arg)
 	while (!s->stop) {
 		int64_t now = fp_mono_ns();
 
-		sample_one(s, &lag, now);
+		/* Only the decision group's offsets are evidence for the
+		 * offset checks; a profile's own lag samplers are series. */
+		sample_lag(s, &lag, now, 1);
 		for (size_t i = 0; i < env->n_samplers; i++)
 			sample_one(s, &env->samplers[i], fp_mono_ns());
 		if (s->c.out)
 			fflush(s->c.out);
+		pthread_mutex_lock(&s->mu);
+		if (s->c.offsets_out && !s->offsets_detached)
+			fflush(s->c.offsets_out);
+		pthread_mutex_unlock(&s->mu);
 		eval_stop_conditions(s, fp_mono_ns());
 		fp_sleep_ns(period - (fp_mono_ns() - now),
 			    (volatile int *)&s->stop);
@@ -457,6 +517,15 @@ void fp_sampling_stop(struct fp_sampling *s)
 		pthread_join(s->th, NULL);
 		s->running = 0;
 	}
+}
+
+void fp_sampling_detach_offsets(struct fp_sampling *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->offsets_detached = 1;
+	pthread_mutex_unlock(&s->mu);
 }
 
 void fp_sampling_free(struct fp_sampling *s)

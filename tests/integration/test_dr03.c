@@ -27,7 +27,8 @@ static int bound_met(json_t *report, const char *name)
 
 static const char *const invariants[] = {
 	"no_lost_events", "no_duplicate_decisions", "origin_offsets_reconcile",
-	"decided_offsets_gapless"};
+	"decided_offsets_gapless", "committed_offsets_monotonic",
+	"committed_records_decided_once"};
 
 Test(dr03, passes_on_clean_platform, .timeout = 600)
 {

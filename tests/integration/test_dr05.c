@@ -5,7 +5,8 @@
  * (fallback decisions written as normal ones: degrade_flagged) and
  * commit-before-write (offsets committed before the decision-log write, the
  * decision dropped while PostgreSQL is away: no_lost_events and
- * decided_offsets_gapless).
+ * committed_records_decided_once, against the group's committed offsets in
+ * Kafka).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -27,7 +28,9 @@ Test(dr05, passes_on_clean_platform, .timeout = 600)
 	const char *names[] = {"degrade_flagged", "degraded_decision_latency",
 			       "no_lost_events", "no_duplicate_decisions",
 			       "origin_offsets_reconcile",
-			       "decided_offsets_gapless"};
+			       "decided_offsets_gapless",
+			       "committed_offsets_monotonic",
+			       "committed_records_decided_once"};
 
 	platform_mode("none");
 	r = run_dr05();
@@ -74,8 +77,21 @@ Test(dr05, fails_on_commit_before_write, .timeout = 600,
 	cr_expect_str_eq(json_string_value(json_object_get(inv, "status")),
 			 "fail");
 	cr_expect_geq(json_array_size(json_object_get(inv, "examples")), 1);
-	/* ... and nothing was decided twice: the loss is the commit order */
+	/* the offsets check names the same records as committed by the group
+	 * in Kafka without a decision */
+	inv = named(r.report, "invariants", "committed_records_decided_once");
+	cr_expect_str_eq(json_string_value(json_object_get(inv, "status")),
+			 "fail");
+	cr_expect_geq(json_array_size(json_object_get(inv, "examples")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(inv, "count")),
+		     json_integer_value(json_object_get(
+			     named(r.report, "invariants", "no_lost_events"),
+			     "count")));
+	/* ... and nothing was decided twice, nor did the commits go back:
+	 * the loss is the commit order */
 	cr_expect_str_eq(status_of(r.report, "no_duplicate_decisions"), "pass");
+	cr_expect_str_eq(status_of(r.report, "committed_offsets_monotonic"),
+			 "pass");
 	cr_expect_str_eq(status_of(r.report, "degrade_flagged"), "pass");
 	json_decref(r.report);
 }
