@@ -97,4 +97,31 @@ int fp_check_examples(const struct fp_check_ctx *ctx,
 		      int nparams, const char *const *params,
 		      struct fp_err *err);
 
+/*
+ * The ledger columns the invariants' SQL may read, as loaded into ctx->ledger
+ * by fp_invariant_load_ledger (the bundle's ledger.tsv keeps all of
+ * FP_LEDGER_COLUMNS). An invariant that needs another ledger column adds it
+ * here; the loader picks columns by name.
+ */
+#define FP_JUDGE_LEDGER_SQL_COLUMNS                                         \
+	"event_id text, outcome text, topic text, partition int, "           \
+	"kafka_offset bigint, expect text"
+
+/*
+ * @brief Create table (quoted, in the harness's fpdrill schema; replaced if
+ *        it exists) with FP_JUDGE_LEDGER_SQL_COLUMNS and fill it from a
+ *        ledger file in FP_LEDGER_COLUMNS order, then ANALYZE it.
+ * @param tsv_path NULL for an empty ledger (a drill without load).
+ * @returns FP_EINVAL when a line does not have the ledger's column count.
+ */
+int fp_invariant_load_ledger(struct fp_pg *pg, const char *tsv_path,
+			     const char *table, int64_t *rows,
+			     struct fp_err *err);
+
+/*
+ * @brief Session settings for judging at scale (memory for hash joins and
+ *        aggregates, parallel workers, no JIT); on = 0 resets them.
+ */
+int fp_invariant_tune_session(struct fp_pg *pg, int on, struct fp_err *err);
+
 #endif

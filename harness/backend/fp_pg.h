@@ -48,6 +48,20 @@ void fp_rows_free(struct fp_rows *r);
 int fp_pg_copy_in(struct fp_pg *pg, const char *copy_sql, const char *path,
 		  int64_t *rows, struct fp_err *err);
 
+/*
+ * @brief The same COPY, fed by the caller: begin, put any number of chunks
+ *        (rows may span chunks), end. A caller that gives up after begin
+ *        must still call fp_pg_copy_end with a client_error, which makes the
+ *        server abort the COPY and leaves the connection usable.
+ */
+int fp_pg_copy_begin(struct fp_pg *pg, const char *copy_sql,
+		     struct fp_err *err);
+int fp_pg_copy_put(struct fp_pg *pg, const char *buf, size_t len,
+		   struct fp_err *err);
+/* @param client_error NULL to commit the COPY, else why it is abandoned. */
+int fp_pg_copy_end(struct fp_pg *pg, const char *client_error, int64_t *rows,
+		   struct fp_err *err);
+
 /* @brief Quote an identifier ("schema.table" stays two identifiers). */
 int fp_pg_quote_ident(const char *qualified, char *out, size_t outsz);
 

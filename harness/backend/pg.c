@@ -152,43 +152,85 @@ void fp_rows_free(struct fp_rows *r)
 	free(r);
 }
 
+int fp_pg_copy_begin(struct fp_pg *pg, const char *copy_sql,
+		     struct fp_err *err)
+{
+	PGresult *res = PQexec(pg->conn, copy_sql);
+
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN)
+		return result_error(pg, res, "copy", err);
+	PQclear(res);
+	return FP_OK;
+}
+
+int fp_pg_copy_put(struct fp_pg *pg, const char *buf, size_t len,
+		   struct fp_err *err)
+{
+	/* libpq takes an int length: feed very large buffers in slices. */
+	while (len > 0) {
+		int n = len > (1u << 30) ? 1 << 30 : (int)len;
+
+		if (PQputCopyData(pg->conn, buf, n) != 1)
+			return result_error(pg, NULL, "copy", err);
+		buf += n;
+		len -= (size_t)n;
+	}
+	return FP_OK;
+}
+
+int fp_pg_copy_end(struct fp_pg *pg, const char *client_error, int64_t *rows,
+		   struct fp_err *err)
+{
+	PGresult *res;
+	int rc = FP_OK;
+
+	if (PQputCopyEnd(pg->conn, client_error) != 1)
+		return result_error(pg, NULL, "copy end", err);
+	res = PQgetResult(pg->conn);
+	if (client_error) {
+		/* The server's answer is the expected "COPY ... aborted". */
+		PQclear(res);
+	} else if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = result_error(pg, res, "copy", err);
+	} else {
+		if (rows)
+			*rows = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	while ((res = PQgetResult(pg->conn)))
+		PQclear(res);
+	return rc;
+}
+
 int fp_pg_copy_in(struct fp_pg *pg, const char *copy_sql, const char *path,
 		  int64_t *rows, struct fp_err *err)
 {
 	char buf[1 << 16];
-	PGresult *res;
 	FILE *f;
 	size_t r;
+	int rc;
 
 	f = fopen(path, "rb");
 	if (!f)
 		return fp_err_set(err, FP_EIO, "cannot open '%s': %s", path,
 				  strerror(errno));
-	res = PQexec(pg->conn, copy_sql);
-	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+	rc = fp_pg_copy_begin(pg, copy_sql, err);
+	if (rc) {
 		fclose(f);
-		return result_error(pg, res, "copy", err);
+		return rc;
 	}
-	PQclear(res);
-	while ((r = fread(buf, 1, sizeof buf, f)) > 0)
-		if (PQputCopyData(pg->conn, buf, (int)r) != 1) {
+	while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+		rc = fp_pg_copy_put(pg, buf, r, err);
+		if (rc) {
+			struct fp_err e2 = {0};
+
 			fclose(f);
-			PQputCopyEnd(pg->conn, "client error");
-			return result_error(pg, PQgetResult(pg->conn), "copy",
-					    err);
+			fp_pg_copy_end(pg, "client error", NULL, &e2);
+			return rc;
 		}
+	}
 	fclose(f);
-	if (PQputCopyEnd(pg->conn, NULL) != 1)
-		return result_error(pg, NULL, "copy end", err);
-	res = PQgetResult(pg->conn);
-	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-		return result_error(pg, res, "copy", err);
-	if (rows)
-		*rows = strtoll(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	while ((res = PQgetResult(pg->conn)))
-		PQclear(res);
-	return FP_OK;
+	return fp_pg_copy_end(pg, NULL, rows, err);
 }
 
 int fp_pg_quote_ident(const char *qualified, char *out, size_t outsz)

@@ -530,41 +530,25 @@ static int run_phase(struct run *r, size_t pi, struct fp_err *err)
 
 /* ---- judging ------------------------------------------------------------ */
 
+/* The ledger goes into the harness's own schema, narrowed to the columns
+ * the invariants read (fp_invariant_load_ledger). */
 static int load_ledger(struct run *r, char *table, size_t tablesz,
 		       struct fp_err *err)
 {
-	char sql[1024], path[4200];
+	char path[4200];
 	int64_t rows = 0;
 	int rc;
 
 	snprintf(table, tablesz, "\"fpdrill\".\"ledger_%s\"", r->run_id);
-	rc = fp_pg_exec(r->pg, "CREATE SCHEMA IF NOT EXISTS fpdrill", err);
-	if (rc)
-		return rc;
-	snprintf(sql, sizeof sql,
-		 "DROP TABLE IF EXISTS %s; CREATE UNLOGGED TABLE %s (%s)",
-		 table, table, FP_LEDGER_SQL_COLUMNS);
-	rc = fp_pg_exec(r->pg, sql, err);
-	if (rc)
-		return rc;
-	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", table,
-		 FP_LEDGER_COLUMNS);
 	fp_path_join(path, sizeof path, r->bundle, "ledger.tsv");
 	/* A drill without load has no ledger: its checks judge the platform's
 	 * records against an empty ledger. */
-	if (r->load) {
-		rc = fp_pg_copy_in(r->pg, sql, path, &rows, err);
-		if (rc)
-			return rc;
-	}
-	snprintf(sql, sizeof sql,
-		 "CREATE INDEX ON %s (event_id); "
-		 "CREATE INDEX ON %s (topic, partition, kafka_offset); "
-		 "ANALYZE %s",
-		 table, table, table);
-	rc = fp_pg_exec(r->pg, sql, err);
+	rc = fp_invariant_load_ledger(r->pg, r->load ? path : NULL, table,
+				      &rows, err);
+	if (rc)
+		return rc;
 	timeline(r, "info", "ledger_loaded", "%lld rows", (long long)rows);
-	return rc;
+	return FP_OK;
 }
 
 /*
@@ -678,13 +662,24 @@ static int run_checks(struct run *r, struct fp_err *err)
 
 	if (r->sc->n_checks == 0)
 		return FP_OK;
-	rc = load_ledger(r, ledger, sizeof ledger, err);
-	if (rc)
+	/* The judging settings stay on this connection until the checks end. */
+	rc = fp_invariant_tune_session(r->pg, 1, err);
+	if (!rc)
+		rc = load_ledger(r, ledger, sizeof ledger, err);
+	if (rc) {
+		struct fp_err e3 = {0};
+
+		fp_invariant_tune_session(r->pg, 0, &e3);
 		return rc;
+	}
 	rc = load_offsets(r, offsets, sizeof offsets, resets, sizeof resets,
 			  err);
-	if (rc)
+	if (rc) {
+		struct fp_err e3 = {0};
+
+		fp_invariant_tune_session(r->pg, 0, &e3);
 		return rc;
+	}
 	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
 			  dlog, sizeof dlog);
 	if (obs_cases)
@@ -739,6 +734,7 @@ static int run_checks(struct run *r, struct fp_err *err)
 		 * set algebra and is not kept around. */
 		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", ledger);
 		fp_pg_exec(r->pg, sql, &e3);
+		fp_invariant_tune_session(r->pg, 0, &e3);
 	}
 	drop_offsets(r, offsets, resets);
 	return FP_OK;

@@ -242,12 +242,13 @@ bench_invariants_run() {
           --password-file "$pw" --cleanup)
   echo "$out" >>"$RESULTS"
   printf '\n### 5. Invariant checking at %s rows (seconds)\n\n' "$INV_ROWS"
-  echo "| round | load avg | COPY ledger | indexes + ANALYZE | no_lost_events | no_duplicate_decisions | no_duplicate_cases | origin_offsets_reconcile | total |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| round | load avg (start/end) | load ledger | no_lost_events | no_duplicate_decisions | no_duplicate_cases | origin_offsets_reconcile | total | decided_offsets_gapless | invalid_never_decided | quarantine_matches_invalid |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   grep '^fpdrill_invariants round=' <<<"$out" | while read -r line; do
-    echo "| $(field round "$line") | $(field loadavg "$line") | $(field copy_s "$line") |" \
-         "$(field index_analyze_s "$line") | $(field lost_s "$line") | $(field dupdec_s "$line") |" \
-         "$(field dupcase_s "$line") | $(field offsets_s "$line") | $(field total_s "$line") |"
+    echo "| $(field round "$line") | $(field loadavg_start "$line") / $(field loadavg "$line") |" \
+         "$(field load_s "$line") | $(field lost_s "$line") | $(field dupdec_s "$line") |" \
+         "$(field dupcase_s "$line") | $(field offsets_s "$line") | $(field total_s "$line") |" \
+         "$(field gapless_s "$line") | $(field invalid_s "$line") | $(field quarantine_s "$line") |"
   done
   echo
   grep -E '^setup|planted_found|^round=1 ' <<<"$out" | sed 's/^/    /'

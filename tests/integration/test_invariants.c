@@ -243,3 +243,101 @@ Test(invariants, indeterminate_send_is_recovered_not_lost)
 	res = run_check("origin_offsets_reconcile");
 	cr_expect_eq(res.status, FP_CHECK_PASS, "%s", res.observed);
 }
+
+Test(invariants, origin_offset_shared_by_two_ledgered_events_fails)
+{
+	char sql[512];
+	struct fp_check_result res;
+
+	load_clean();
+	/* e-5 got a receipt for e-2's record: two events at t[0]@11, so the
+	 * decision of e-2 there, though it names its own event, is wrong. */
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO %s (seq, event_id, kind, attempt, outcome, topic,"
+		 " partition, kafka_offset) VALUES"
+		 " (5,'e-5','original',1,'ok','t',0,11)",
+		 ledger);
+	exec_ok(sql);
+	res = run_check("origin_offsets_reconcile");
+	cr_assert_eq(res.status, FP_CHECK_FAIL);
+	cr_expect_eq(res.count, 1);
+	cr_assert_eq(res.n_examples, 1);
+	cr_expect_str_eq(res.examples[0], "e-2 @ t[0]@11: 2 ledgered events");
+}
+
+/* fp_invariant_load_ledger: a ledger file in FP_LEDGER_COLUMNS order becomes
+ * the judged columns, escapes kept; a torn line is refused, not loaded. */
+Test(invariants, ledger_load_projects_the_judged_columns)
+{
+	char path[256], table[160], sql[512], line[1024];
+	int ncols = 1;
+	int64_t rows = -1, n = 0;
+	struct fp_err err = {0};
+	FILE *f;
+
+	for (const char *p = FP_LEDGER_COLUMNS; *p; p++)
+		ncols += *p == ',';
+	snprintf(path, sizeof path, "/tmp/fp-it-ledger-%ld.tsv", (long)getpid());
+	snprintf(table, sizeof table, "\"%s\".\"ledger_loaded\"", schema);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	/* Every column "\N" except the judged ones, set by name below. */
+	for (int row = 0; row < 2; row++) {
+		size_t used = 0;
+		int idx = 0;
+
+		for (const char *p = FP_LEDGER_COLUMNS; *p; idx++) {
+			size_t len;
+			const char *v = "\\N";
+
+			p += strspn(p, ", ");
+			len = strcspn(p, ", ");
+			if (len == 8 && strncmp(p, "event_id", 8) == 0)
+				v = row ? "e-2" : "e-1";
+			else if (len == 7 && strncmp(p, "outcome", 7) == 0)
+				v = "ok";
+			else if (len == 5 && strncmp(p, "topic", 5) == 0)
+				v = "t\\tx"; /* an escaped tab inside a value */
+			else if (len == 9 && strncmp(p, "partition", 9) == 0)
+				v = "3";
+			else if (len == 12 && strncmp(p, "kafka_offset", 12) == 0)
+				v = row ? "41" : "40";
+			used += (size_t)snprintf(line + used, sizeof line - used,
+						 "%s%s", idx ? "\t" : "", v);
+			p += len;
+		}
+		fprintf(f, "%s\n", line);
+	}
+	fclose(f);
+	cr_assert_eq(fp_invariant_load_ledger(pg, path, table, &rows, &err),
+		     FP_OK, "%s", err.msg);
+	cr_expect_eq(rows, 2);
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM %s WHERE topic = E't\\tx' AND partition "
+		 "= 3 AND kafka_offset IN (40, 41) AND outcome = 'ok' AND "
+		 "expect IS NULL",
+		 table);
+	cr_assert_eq(fp_pg_query_i64(pg, sql, 0, NULL, &n, &err), FP_OK, "%s",
+		     err.msg);
+	cr_expect_eq(n, 2);
+
+	/* A line cut short (a crash mid-write) is an error, and the previous
+	 * table is left as it was: the load is one transaction. */
+	f = fopen(path, "a");
+	cr_assert_not_null(f);
+	fprintf(f, "3\te-3\n");
+	fclose(f);
+	cr_expect_eq(fp_invariant_load_ledger(pg, path, table, &rows, &err),
+		     FP_EINVAL);
+	cr_expect(strstr(err.msg, "line 3") != NULL, "%s", err.msg);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	cr_assert_eq(fp_pg_query_i64(pg, sql, 0, NULL, &n, &err), FP_OK, "%s",
+		     err.msg);
+	cr_expect_eq(n, 2);
+	remove(path);
+
+	/* No file: an empty table (a drill without load). */
+	cr_assert_eq(fp_invariant_load_ledger(pg, NULL, table, &rows, &err),
+		     FP_OK, "%s", err.msg);
+	cr_expect_eq(rows, 0);
+}
