@@ -9,61 +9,38 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/backend/fp_pg.h"
 #include "harness/load/fp_load.h"
-#include "invariants/fp_invariant.h"
-#include "it_util.h"
+#include "inv_scratch.h"
 
-static struct fp_pg *pg;
-static char schema[64], ledger[128], dlog[128], cases[128];
+static char ledger[128], dlog[128], cases[128];
 static struct fp_check_ctx ctx;
-
-static void exec_ok(const char *sql)
-{
-	struct fp_err err = {0};
-
-	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
-}
 
 static void setup(void)
 {
-	char conninfo[512], sql[2048], *pw;
-	struct fp_err err = {0};
+	char sql[2048];
 
-	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
-	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
-		     err.msg);
-	free(pw);
-	snprintf(schema, sizeof schema, "fpdrill_it_%ld", (long)getpid());
-	snprintf(ledger, sizeof ledger, "\"%s\".\"ledger\"", schema);
-	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
-	snprintf(cases, sizeof cases, "\"%s\".\"cases\"", schema);
+	scratch_open("it");
+	scratch_table(ledger, sizeof ledger, "ledger");
+	scratch_table(dlog, sizeof dlog, "decision_log");
+	scratch_table(cases, sizeof cases, "cases");
 	snprintf(sql, sizeof sql,
-		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 		 "CREATE TABLE %s (%s);"
 		 "CREATE TABLE %s (decision_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text, origin_topic text,"
 		 " origin_partition int, origin_offset bigint);"
 		 "CREATE TABLE %s (case_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text);",
-		 schema, schema, ledger, FP_LEDGER_SQL_COLUMNS, dlog, cases);
+		 ledger, FP_LEDGER_SQL_COLUMNS, dlog, cases);
 	exec_ok(sql);
-	ctx.pg = pg;
+	scratch_ctx(&ctx);
 	ctx.ledger = ledger;
 	ctx.decision_log = dlog;
 	ctx.cases = cases;
-	ctx.platform_run_id = "run-1";
-	ctx.event_class = "transaction";
-	ctx.traffic_topic = "t";
 }
 
 static void teardown(void)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	exec_ok(sql);
-	fp_pg_close(pg);
+	scratch_close();
 }
 
 /* Three acked events at t[0]@10,11 and t[1]@5, each decided once; e-3 has a
@@ -278,7 +255,7 @@ Test(invariants, ledger_load_projects_the_judged_columns)
 	for (const char *p = FP_LEDGER_COLUMNS; *p; p++)
 		ncols += *p == ',';
 	snprintf(path, sizeof path, "/tmp/fp-it-ledger-%ld.tsv", (long)getpid());
-	snprintf(table, sizeof table, "\"%s\".\"ledger_loaded\"", schema);
+	scratch_table(table, sizeof table, "ledger_loaded");
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
 	/* Every column "\N" except the judged ones, set by name below. */

@@ -12,20 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/backend/fp_pg.h"
-#include "invariants/fp_invariant.h"
-#include "it_util.h"
+#include "inv_scratch.h"
 
-static struct fp_pg *pg;
-static char schema[64], dlog[128], t_pl[128], t_mr[128], t_tr[128], t_dm[128];
+static char dlog[128], t_pl[128], t_mr[128], t_tr[128], t_dm[128];
 static struct fp_check_ctx ctx;
-
-static void exec_ok(const char *sql)
-{
-	struct fp_err err = {0};
-
-	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
-}
 
 /* Run-1 decides e-1 on m-old, e-2 on m-new (promoted at +10 s), e-3 and
  * e-4 (degraded) after the rollback at +20 s; another run's decision on
@@ -33,22 +23,16 @@ static void exec_ok(const char *sql)
  * in r-1 on ds-1. */
 static void setup(void)
 {
-	char conninfo[512], sql[8192], *pw;
-	struct fp_err err = {0};
+	char sql[8192];
 
-	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
-	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
-		     err.msg);
-	free(pw);
-	snprintf(schema, sizeof schema, "fpdrill_itcor_%ld", (long)getpid());
-	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
+	scratch_open("itcor");
+	scratch_table(dlog, sizeof dlog, "decision_log");
 	/* the checks get the tables as an env profile names them, unquoted */
 	snprintf(t_pl, sizeof t_pl, "%s.promotion_ledger", schema);
 	snprintf(t_mr, sizeof t_mr, "%s.model_registry", schema);
 	snprintf(t_tr, sizeof t_tr, "%s.training_runs", schema);
 	snprintf(t_dm, sizeof t_dm, "%s.dataset_manifests", schema);
 	snprintf(sql, sizeof sql,
-		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 		 "SET search_path = %s;"
 		 "CREATE TABLE decision_log (decision_id bigserial,"
 		 " platform_run_id text, event_class text, event_id text,"
@@ -78,24 +62,17 @@ static void setup(void)
 		 "INSERT INTO training_runs VALUES ('r-1','ds-1','c','k');"
 		 "INSERT INTO dataset_manifests VALUES ('ds-1','fp-1');"
 		 "RESET search_path;",
-		 schema, schema, schema);
+		 schema);
 	exec_ok(sql);
-	ctx.pg = pg;
+	scratch_ctx(&ctx);
 	ctx.ledger = dlog; /* unused by these checks */
 	ctx.decision_log = dlog;
 	ctx.cases = NULL;
-	ctx.platform_run_id = "run-1";
-	ctx.event_class = "transaction";
-	ctx.traffic_topic = "t";
 }
 
 static void teardown(void)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	exec_ok(sql);
-	fp_pg_close(pg);
+	scratch_close();
 }
 
 /* The rollback row: version is what it claims to restore. */

@@ -11,41 +11,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/backend/fp_pg.h"
 #include "harness/load/fp_load.h"
-#include "invariants/fp_invariant.h"
-#include "it_util.h"
+#include "inv_scratch.h"
 
-static struct fp_pg *pg;
-static char schema[64], ledger[128], dlog[128], posture[128], receipts[128],
+static char ledger[128], dlog[128], posture[128], receipts[128],
 	envelopes[128];
 static struct fp_check_ctx ctx;
 
-static void exec_ok(const char *sql)
-{
-	struct fp_err err = {0};
-
-	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
-}
-
 static void setup(void)
 {
-	char conninfo[512], sql[4096], *pw;
-	struct fp_err err = {0};
+	char sql[4096];
 
-	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
-	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
-		     err.msg);
-	free(pw);
-	snprintf(schema, sizeof schema, "fpdrill_itdc_%ld", (long)getpid());
-	snprintf(ledger, sizeof ledger, "\"%s\".\"ledger\"", schema);
-	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
+	scratch_open("itdc");
+	scratch_table(ledger, sizeof ledger, "ledger");
+	scratch_table(dlog, sizeof dlog, "decision_log");
 	snprintf(posture, sizeof posture, "%s.posture_events", schema);
 	snprintf(receipts, sizeof receipts, "%s.cost_receipts", schema);
 	snprintf(envelopes, sizeof envelopes, "%s.cost_envelopes", schema);
 	/* the columns the invariants read, as in contract §3 / §10 */
 	snprintf(sql, sizeof sql,
-		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 		 "CREATE TABLE %s (%s);"
 		 "CREATE TABLE %s (decision_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text, phase_id text,"
@@ -62,24 +46,17 @@ static void setup(void)
 		 "CREATE TABLE %s.cost_envelopes (envelope_id bigint,"
 		 " unit_cost_event double precision, unit_cost_retrain double"
 		 " precision);",
-		 schema, schema, ledger, FP_LEDGER_SQL_COLUMNS, dlog, schema,
+		 ledger, FP_LEDGER_SQL_COLUMNS, dlog, schema,
 		 schema, schema);
 	exec_ok(sql);
-	ctx.pg = pg;
+	scratch_ctx(&ctx);
 	ctx.ledger = ledger;
 	ctx.decision_log = dlog;
-	ctx.platform_run_id = "run-1";
-	ctx.event_class = "transaction";
-	ctx.traffic_topic = "t";
 }
 
 static void teardown(void)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	exec_ok(sql);
-	fp_pg_close(pg);
+	scratch_close();
 }
 
 static struct fp_check_result run_with(const char *name, size_t n,

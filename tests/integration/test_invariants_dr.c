@@ -10,42 +10,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/backend/fp_pg.h"
 #include "harness/load/fp_load.h"
-#include "invariants/fp_invariant.h"
-#include "it_util.h"
+#include "inv_scratch.h"
 
-static struct fp_pg *pg;
-static char schema[64], ledger[128], dlog[128], quar[128], quar_arg[128];
+static char ledger[128], dlog[128], quar[128], quar_arg[128];
 static struct fp_check_ctx ctx;
 static struct fp_kv with_kv = {.key = "table"};
 static struct fp_kvlist with = {.items = &with_kv, .n = 1};
 
-static void exec_ok(const char *sql)
-{
-	struct fp_err err = {0};
-
-	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
-}
-
 static void setup(void)
 {
-	char conninfo[512], sql[2048], *pw;
-	struct fp_err err = {0};
+	char sql[2048];
 
-	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
-	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
-		     err.msg);
-	free(pw);
-	snprintf(schema, sizeof schema, "fpdrill_itdr_%ld", (long)getpid());
-	snprintf(ledger, sizeof ledger, "\"%s\".\"ledger\"", schema);
-	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
-	snprintf(quar, sizeof quar, "\"%s\".\"quarantine\"", schema);
+	scratch_open("itdr");
+	scratch_table(ledger, sizeof ledger, "ledger");
+	scratch_table(dlog, sizeof dlog, "decision_log");
+	scratch_table(quar, sizeof quar, "quarantine");
 	/* the check gets the table as the env profile names it, unquoted */
 	snprintf(quar_arg, sizeof quar_arg, "%s.quarantine", schema);
 	with_kv.value = quar_arg;
 	snprintf(sql, sizeof sql,
-		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 		 "CREATE TABLE %s (%s);"
 		 "CREATE TABLE %s (decision_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text, origin_topic text,"
@@ -53,24 +37,17 @@ static void setup(void)
 		 "CREATE TABLE %s (quarantine_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text, reason text, detail text,"
 		 " payload_hash text, received_at timestamptz DEFAULT now());",
-		 schema, schema, ledger, FP_LEDGER_SQL_COLUMNS, dlog, quar);
+		 ledger, FP_LEDGER_SQL_COLUMNS, dlog, quar);
 	exec_ok(sql);
-	ctx.pg = pg;
+	scratch_ctx(&ctx);
 	ctx.ledger = ledger;
 	ctx.decision_log = dlog;
 	ctx.cases = NULL;
-	ctx.platform_run_id = "run-1";
-	ctx.event_class = "transaction";
-	ctx.traffic_topic = "t";
 }
 
 static void teardown(void)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	exec_ok(sql);
-	fp_pg_close(pg);
+	scratch_close();
 }
 
 /* Admitted: e-1 (valid) t[0]@10, e-2 (compatible) t[0]@11, e-3 t[1]@5, each

@@ -11,39 +11,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/backend/fp_pg.h"
 #include "harness/load/fp_load.h"
-#include "invariants/fp_invariant.h"
-#include "it_util.h"
+#include "inv_scratch.h"
 
-static struct fp_pg *pg;
-static char schema[64], ledger[128], dlog[128], offsets[128], resets[128];
+static char ledger[128], dlog[128], offsets[128], resets[128];
 static struct fp_check_ctx ctx;
-
-static void exec_ok(const char *sql)
-{
-	struct fp_err err = {0};
-
-	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
-}
 
 static void setup(void)
 {
-	char conninfo[512], sql[2048], *pw;
-	struct fp_err err = {0};
+	char sql[2048];
 
-	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
-	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
-		     err.msg);
-	free(pw);
-	snprintf(schema, sizeof schema, "fpdrill_itoff_%ld", (long)getpid());
-	snprintf(ledger, sizeof ledger, "\"%s\".\"ledger\"", schema);
-	snprintf(dlog, sizeof dlog, "\"%s\".\"decision_log\"", schema);
-	snprintf(offsets, sizeof offsets, "\"%s\".\"offsets\"", schema);
-	snprintf(resets, sizeof resets, "\"%s\".\"offset_resets\"", schema);
+	scratch_open("itoff");
+	scratch_table(ledger, sizeof ledger, "ledger");
+	scratch_table(dlog, sizeof dlog, "decision_log");
+	scratch_table(offsets, sizeof offsets, "offsets");
+	scratch_table(resets, sizeof resets, "offset_resets");
 	/* the offsets tables exactly as run.c's load_offsets creates them */
 	snprintf(sql, sizeof sql,
-		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
 		 "CREATE TABLE %s (%s);"
 		 "CREATE TABLE %s (decision_id bigserial, platform_run_id text,"
 		 " event_class text, event_id text, origin_topic text,"
@@ -54,27 +38,20 @@ static void setup(void)
 		 "CREATE TABLE %s (t_start_ms bigint, t_end_ms bigint,"
 		 " source text, consumer_group text, topic text, partition int,"
 		 " from_offset bigint, to_offset bigint);",
-		 schema, schema, ledger, FP_LEDGER_SQL_COLUMNS, dlog, offsets,
+		 ledger, FP_LEDGER_SQL_COLUMNS, dlog, offsets,
 		 resets);
 	exec_ok(sql);
-	ctx.pg = pg;
+	scratch_ctx(&ctx);
 	ctx.ledger = ledger;
 	ctx.decision_log = dlog;
 	ctx.cases = NULL;
-	ctx.platform_run_id = "run-1";
-	ctx.event_class = "transaction";
-	ctx.traffic_topic = "t";
 	ctx.offsets = offsets;
 	ctx.offset_resets = resets;
 }
 
 static void teardown(void)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-	exec_ok(sql);
-	fp_pg_close(pg);
+	scratch_close();
 }
 
 /* Rows of partition p of topic t, group g, in file order: "t_ms:committed"

@@ -1,0 +1,71 @@
+/*
+ * inv_scratch.h - the scratch schema the invariant-level tests judge in: a
+ * schema of their own (named after the test and its pid, so parallel runs
+ * never meet) on the local stack's PostgreSQL, with the connection, the
+ * statement helper and the check context's common identity. Each test file
+ * creates its own tables in it; teardown drops it. Include once per test
+ * binary: it defines the file's pg, schema and exec_ok.
+ */
+#ifndef FP_INV_SCRATCH_H
+#define FP_INV_SCRATCH_H
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "harness/backend/fp_pg.h"
+#include "invariants/fp_invariant.h"
+#include "it_util.h"
+
+static struct fp_pg *pg;
+static char schema[64];
+
+static void exec_ok(const char *sql)
+{
+	struct fp_err err = {0};
+
+	cr_assert_eq(fp_pg_exec(pg, sql, &err), FP_OK, "%s: %s", sql, err.msg);
+}
+
+/* Connect and (re)create the schema fpdrill_<tag>_<pid>. */
+static void scratch_open(const char *tag)
+{
+	char conninfo[512], sql[256], *pw;
+	struct fp_err err = {0};
+
+	it_pg_conninfo(conninfo, sizeof conninfo, &pw);
+	cr_assert_eq(fp_pg_connect(conninfo, pw, &pg, &err), FP_OK, "%s",
+		     err.msg);
+	free(pw);
+	snprintf(schema, sizeof schema, "fpdrill_%s_%ld", tag, (long)getpid());
+	snprintf(sql, sizeof sql,
+		 "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+		 schema);
+	exec_ok(sql);
+}
+
+/* "schema"."table", as the run hands tables to the checks. */
+static void scratch_table(char *out, size_t outsz, const char *table)
+{
+	snprintf(out, outsz, "\"%s\".\"%s\"", schema, table);
+}
+
+/* The identity every synthetic row of these tests carries. */
+static void scratch_ctx(struct fp_check_ctx *ctx)
+{
+	ctx->pg = pg;
+	ctx->platform_run_id = "run-1";
+	ctx->event_class = "transaction";
+	ctx->traffic_topic = "t";
+}
+
+static void scratch_close(void)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+	exec_ok(sql);
+	fp_pg_close(pg);
+}
+
+#endif
