@@ -506,8 +506,11 @@ static int build_body(struct fp_event_builder *b, struct fp_event *ev,
 	size_t note_len = ev->kind == FP_EVENT_OVERSIZE
 				  ? FP_EVENT_OVERSIZE_MIN + 1
 				  : 0;
-	/* Fixed members and the payload fields are far below 512 bytes. */
-	size_t need = b->ids_len + 512 + note_len;
+	/* Everything but the identity members and the note: at most 309
+	 * bytes (20-digit account and amount, the longest channel,
+	 * device_id), so 384 leaves a margin and keeps a slot's buffer
+	 * small. */
+	size_t need = b->ids_len + 384 + note_len;
 	char *p;
 
 	if (ev->body_cap < need) {

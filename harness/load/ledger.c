@@ -98,6 +98,7 @@ static void *writer_main(void *arg)
 	struct fp_ledger *l = arg;
 	int failed;
 
+	pthread_setname_np(pthread_self(), "fp-ledger");
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		struct lbuf *b = l->q_head;
@@ -240,12 +241,42 @@ void fp_ledger_stream_free(struct fp_ledger_stream *s)
 	free(s);
 }
 
-static char *put_text(char *p, const char *s)
+/* 1 when one of the n bytes at s is a backslash or below 0x0E (tab,
+ * newline and carriage return are; the rest are false alarms that only
+ * take the slow path), tested 8 bytes at a time. */
+static int maybe_special(const char *s, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, bs;
+
+		memcpy(&w, s + i, 8);
+		bs = w ^ (ones * '\\');
+		/* has a zero byte (backslash) or a byte < 0x0E */
+		if (((bs - ones) & ~bs & highs) |
+		    ((w - ones * 0x0E) & ~w & highs))
+			return 1;
+	}
+	for (; i < n; i++)
+		if (s[i] == '\\' || (unsigned char)s[i] < 0x0E)
+			return 1;
+	return 0;
+}
+
+/* s (n bytes) as a COPY text field; NULL as \N. */
+static char *put_text(char *p, const char *s, size_t n)
 {
 	if (!s) {
 		*p++ = '\\';
 		*p++ = 'N';
 		return p;
+	}
+	if (!maybe_special(s, n)) {
+		memcpy(p, s, n);
+		return p + n;
 	}
 	for (; *s; s++) {
 		switch (*s) {
@@ -285,31 +316,38 @@ static char *put_int(char *p, int64_t v)
 	return p;
 }
 
-/* Worst-case bytes of s as a COPY field. */
-static size_t text_max(const char *s)
-{
-	return s ? 2 * strlen(s) : 2;
-}
-
 void fp_ledger_stream_write(struct fp_ledger_stream *s,
 			    const struct fp_ledger_row *r)
 {
-	const char *texts[] = {r->event_id, r->kind, r->phase_id,
-			       r->account_id, r->payload_hash, r->outcome,
-			       r->receipt_status, r->topic, r->error,
-			       r->expect};
+	enum { EVENT_ID, KIND, PHASE, ACCOUNT, HASH, OUTCOME, RECEIPT, TOPIC,
+	       ERROR, EXPECT, NTEXT };
+	const char *t[NTEXT] = {r->event_id, r->kind, r->phase_id,
+				r->account_id, r->payload_hash, r->outcome,
+				r->receipt_status, r->topic, r->error,
+				r->expect};
+	size_t len[NTEXT];
 	size_t need = ROW_INTS_MAX;
 	struct lbuf *b;
 	char *p;
 
-	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-		need += text_max(texts[i]);
+	/* Worst case: every byte escaped, \N for NULL. */
+	for (int i = 0; i < NTEXT; i++) {
+		len[i] = t[i] ? strlen(t[i]) : 0;
+		need += t[i] ? 2 * len[i] : 2;
+	}
 	if (need > LEDGER_BUF_BYTES) {
 		/* A row larger than a buffer (a huge error text) is cut to fit
 		 * rather than lost. */
 		struct fp_ledger_row cut = *r;
 		static const char note[] = "[ledger: error text cut]";
 
+		if (r->error == note) { /* too large even so: reported */
+			pthread_mutex_lock(&s->l->mu);
+			if (!s->l->io_errno)
+				s->l->io_errno = EOVERFLOW;
+			pthread_mutex_unlock(&s->l->mu);
+			return;
+		}
 		cut.error = note;
 		fp_ledger_stream_write(s, &cut);
 		return;
@@ -329,19 +367,19 @@ void fp_ledger_stream_write(struct fp_ledger_stream *s,
 	p = b->data + b->len;
 	p = put_int(p, r->seq);
 	*p++ = '\t';
-	p = put_text(p, r->event_id);
+	p = put_text(p, t[EVENT_ID], len[EVENT_ID]);
 	*p++ = '\t';
-	p = put_text(p, r->kind);
+	p = put_text(p, t[KIND], len[KIND]);
 	*p++ = '\t';
 	p = put_int(p, r->attempt);
 	*p++ = '\t';
-	p = put_text(p, r->phase_id);
+	p = put_text(p, t[PHASE], len[PHASE]);
 	*p++ = '\t';
-	p = put_text(p, r->account_id);
+	p = put_text(p, t[ACCOUNT], len[ACCOUNT]);
 	*p++ = '\t';
 	p = put_int(p, r->amount_minor);
 	*p++ = '\t';
-	p = put_text(p, r->payload_hash);
+	p = put_text(p, t[HASH], len[HASH]);
 	*p++ = '\t';
 	p = put_int(p, r->intended_ns);
 	*p++ = '\t';
@@ -351,19 +389,19 @@ void fp_ledger_stream_write(struct fp_ledger_stream *s,
 	*p++ = '\t';
 	p = put_int(p, r->http_status);
 	*p++ = '\t';
-	p = put_text(p, r->outcome);
+	p = put_text(p, t[OUTCOME], len[OUTCOME]);
 	*p++ = '\t';
-	p = put_text(p, r->receipt_status);
+	p = put_text(p, t[RECEIPT], len[RECEIPT]);
 	*p++ = '\t';
-	p = put_text(p, r->topic);
+	p = put_text(p, t[TOPIC], len[TOPIC]);
 	*p++ = '\t';
 	p = put_int(p, r->partition);
 	*p++ = '\t';
 	p = put_int(p, r->kafka_offset);
 	*p++ = '\t';
-	p = put_text(p, r->error);
+	p = put_text(p, t[ERROR], len[ERROR]);
 	*p++ = '\t';
-	p = put_text(p, r->expect);
+	p = put_text(p, t[EXPECT], len[EXPECT]);
 	*p++ = '\n';
 	b->len = (size_t)(p - b->data);
 	s->rows++;

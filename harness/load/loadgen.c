@@ -80,8 +80,10 @@ struct slot {
 	int64_t intended_ns; /* absolute, monotonic */
 	int64_t sent_ns;
 	size_t resp_len;
-	char *resp;          /* HTTP only: RESP_MAX + 1 bytes */
-	char errbuf[CURL_ERROR_SIZE];
+	/* HTTP only (a Kafka slot stays small): RESP_MAX + 1 bytes of
+	 * response, then CURL_ERROR_SIZE of error text. */
+	char *resp;
+	char *errbuf;
 };
 
 /* A re-send waiting for its due time. Due times are completion + a
@@ -231,10 +233,12 @@ static int setup_slot(struct fp_loadgen *g, struct slot *s)
 
 	if (tmo_ms < 1)
 		tmo_ms = 1;
-	s->resp = malloc(RESP_MAX + 1);
+	s->resp = malloc(RESP_MAX + 1 + CURL_ERROR_SIZE);
 	s->easy = curl_easy_init();
 	if (!s->resp || !s->easy)
 		return -1;
+	s->errbuf = s->resp + RESP_MAX + 1;
+	s->errbuf[0] = '\0';
 	/* The header list is built once per slot: the identity headers are
 	 * constant and traceparent / X-Event-Id have fixed lengths, so each
 	 * send patches their values in place instead of rebuilding the list.
@@ -553,9 +557,10 @@ static void start_request(struct shard *sh, struct slot *s, enum kind kind,
 	s->kind = kind;
 	s->intended_ns = intended;
 	s->resp_len = 0;
-	if (s->resp)
+	if (s->resp) {
 		s->resp[0] = '\0';
-	s->errbuf[0] = '\0';
+		s->errbuf[0] = '\0';
+	}
 
 	now = fp_mono_ns();
 	s->sent_ns = now;
@@ -1025,6 +1030,12 @@ static void *sender_main(void *arg)
 	/* Sleeps end when asked to, not up to 50 us later (the default
 	 * slack), which is half the gap between sends at 10k events/s. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+	{
+		char name[16];
+
+		snprintf(name, sizeof name, "fp-send-%d", sh->id);
+		pthread_setname_np(pthread_self(), name);
+	}
 	for (;;) {
 		int64_t now = fp_mono_ns(), t;
 

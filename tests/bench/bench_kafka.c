@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	struct fp_load_stats st;
 	struct bench_ledger_sum sum;
 	struct fp_err err = {0};
-	double span_s, mps;
+	double span_s, mps, cpu0, cpu;
 
 	bench_default_spec(&sp, rate, conc);
 	sp.channel = FP_CHANNEL_KAFKA;
@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	conf.ledger_path = ledger;
 	conf.kafka_bootstrap = bootstrap;
 	conf.kafka_props = &props;
+	cpu0 = bench_cpu_s();
 	if (fp_loadgen_new(&conf, &g, &err) != FP_OK) {
 		printf("fpdrill_kafka SKIP: fp_loadgen_new: %s\n", err.msg);
 		return 2;
@@ -80,6 +81,10 @@ int main(int argc, char **argv)
 		fp_loadgen_free(g);
 		return 1;
 	}
+	/* CPU of the whole process (librdkafka's and the ledger writer's
+	 * threads included) over the phase and its drain, per record. At a
+	 * planned rate above capacity it includes the dropped rows. */
+	cpu = bench_cpu_s() - cpu0;
 	fp_loadgen_stats(g, &st);
 	fp_loadgen_free(g);
 	if (bench_ledger_summarise(ledger, (int64_t)(secs * 1e9), &sum) != 0) {
@@ -92,11 +97,11 @@ int main(int argc, char **argv)
 	       " ok=%" PRId64 " completed=%" PRId64
 	       " span_s=%.3f planned=%" PRId64 " sent=%" PRId64
 	       " dropped=%" PRId64 " failed=%" PRId64 " ledger_rows=%" PRId64
-	       " vmhwm_kb=%ld loadavg=%.2f\n",
+	       " vmhwm_kb=%ld cpu_s=%.3f cpu_us_per_msg=%.2f loadavg=%.2f\n",
 	       mps, sum.ok_in_window,
 	       span_s > 0 ? (double)sum.ok / span_s : 0, sum.ok, sum.completed, span_s, st.planned, st.sent,
-	       st.dropped, st.failed, sum.rows, bench_vmhwm_kb(),
-	       bench_loadavg1());
+	       st.dropped, st.failed, sum.rows, bench_vmhwm_kb(), cpu,
+	       sum.ok > 0 ? cpu * 1e6 / (double)sum.ok : 0, bench_loadavg1());
 	bench_ledger_sum_free(&sum);
 	if (!bench_flag(argc, argv, "keep-ledger"))
 		unlink(ledger);
