@@ -85,7 +85,7 @@ struct fp_load_conf {
 	const char *event_class;
 	const char *runtime_lane;
 	const char *ledger_path;      /* created/truncated */
-	/* Sender threads (channel http): 0 = one per 8000 planned events/s,
+	/* Sender threads (channel http): 0 = one per 12000 planned events/s,
 	 * at most the CPUs online; each gets its share of the concurrency
 	 * and every N-th event of the one schedule. Channel kafka always
 	 * uses one. */
