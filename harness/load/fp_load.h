@@ -7,11 +7,11 @@
  * constant rate or a linear ramp, times any active bursts) reaches k, so a
  * stall shows up as latency measured from the intended send time (no
  * coordinated omission) and as late sends, never as a quietly lower rate.
- * Events go to the HTTP ingress (libcurl multi) or straight to the traffic
- * topic (librdkafka, idempotent producer). Every attempt is one row of the
- * ledger,
- * streamed to disk as PostgreSQL COPY text (tab separated, \N for NULL),
- * so memory stays constant in the number of events.
+ * Events go to the HTTP ingress (libcurl multi, one or more sender threads
+ * sharing the schedule) or straight to the traffic topic (librdkafka,
+ * idempotent producer). Every attempt is one row of the ledger, streamed
+ * to disk as PostgreSQL COPY text (tab separated, \N for NULL) by a writer
+ * thread, so memory stays constant in the number of events.
  *
  * Ownership: struct fp_loadgen is opaque; fp_loadgen_new() returns it and
  * fp_loadgen_free() releases it. Strings in struct fp_load_conf are borrowed
@@ -85,6 +85,11 @@ struct fp_load_conf {
 	const char *event_class;
 	const char *runtime_lane;
 	const char *ledger_path;      /* created/truncated */
+	/* Sender threads (channel http): 0 = one per 12000 planned events/s,
+	 * at most the CPUs online; each gets its share of the concurrency
+	 * and every N-th event of the one schedule. Channel kafka always
+	 * uses one. */
+	int senders;
 };
 
 struct fp_load_stats {

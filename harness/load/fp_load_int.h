@@ -108,6 +108,7 @@ struct fp_event {
 	int64_t occurred_wall_ns;    /* intended send time (occurred_at) */
 	char *body;      /* owned request body (NUL-terminated) or NULL */
 	size_t body_len;
+	size_t body_cap; /* bytes allocated at body (reused by the next build) */
 };
 
 /* @brief Draw the event's fields from (mix->seed, seq) without building a
@@ -131,6 +132,30 @@ int fp_event_build(const struct fp_event_ids *ids,
 		   const struct fp_event_mix *mix, uint64_t seq,
 		   int64_t occurred_wall_ns, struct fp_event *ev,
 		   struct fp_err *err);
+
+/* A per-thread body builder: the identity members escaped once, a reused
+ * SHA-256 context, the occurred_at day. Not thread-safe; build one per
+ * sender thread and per phase (the phase id is part of the identity). */
+struct fp_event_builder;
+
+/* @returns FP_OK, FP_ENOMEM, or FP_EINVAL when an id is not valid UTF-8
+ *          (or a required one is NULL). ids are copied. */
+int fp_event_builder_new(const struct fp_event_ids *ids,
+			 struct fp_event_builder **out, struct fp_err *err);
+void fp_event_builder_free(struct fp_event_builder *b);
+
+/*
+ * @brief fp_event_build() with a builder, reusing ev->body when it is large
+ *        enough: ev must be zeroed or hold an earlier build (its body is
+ *        kept or replaced, never leaked). Same bytes as fp_event_build().
+ */
+int fp_event_build_with(struct fp_event_builder *b,
+			const struct fp_event_mix *mix, uint64_t seq,
+			int64_t occurred_wall_ns, struct fp_event *ev,
+			struct fp_err *err);
+/* @brief fp_event_make_conflict() with a builder of the same ids. */
+int fp_event_conflict_with(struct fp_event_builder *b, struct fp_event *ev,
+			   struct fp_err *err);
 
 /*
  * @brief Turn a built hash_conflict event into its conflicting re-send: the
@@ -184,20 +209,32 @@ struct fp_ledger_row {
 
 struct fp_ledger;
 
-/* @brief Create/truncate path and give it a large stdio buffer. */
+/* @brief Create/truncate path and start its writer thread. */
 int fp_ledger_open(const char *path, struct fp_ledger **out,
 		   struct fp_err *err);
-/* @brief Append one row (buffered; errors surface in fp_ledger_sync). */
+/* @brief Append one row through the ledger's own stream (buffered; errors
+ *        surface in fp_ledger_sync). Only one thread may use it. */
 void fp_ledger_write(struct fp_ledger *l, const struct fp_ledger_row *r);
-/* @brief fflush + fsync: the rows written so far are on disk. */
+/* @brief Hand every row written so far to the disk, then fsync. The
+ *        callers' streams must have been flushed first. */
 int fp_ledger_sync(struct fp_ledger *l, struct fp_err *err);
-/* @brief Sync and close; NULL is a no-op. */
+/* @brief Sync and close; NULL is a no-op. Streams must be freed first. */
 int fp_ledger_close(struct fp_ledger *l, struct fp_err *err);
+/* @returns the rows handed to the writer plus those in the own stream. */
 int64_t fp_ledger_rows(const struct fp_ledger *l);
 
-/* @brief Write s as a COPY text field: \N for NULL, backslash escapes for
- *        backslash, tab, newline and carriage return. */
-void fp_ledger_put_text(FILE *f, const char *s);
+/* One writer thread's row buffer: each sender thread owns one, so rows are
+ * formatted without a lock; full buffers go to the ledger's writer. */
+struct fp_ledger_stream;
+
+/* @returns 0, or -1 when out of memory. */
+int fp_ledger_stream_new(struct fp_ledger *l, struct fp_ledger_stream **out);
+void fp_ledger_stream_write(struct fp_ledger_stream *s,
+			    const struct fp_ledger_row *r);
+/* @brief Hand the buffered rows to the writer (phase end). */
+void fp_ledger_stream_flush(struct fp_ledger_stream *s);
+/* @brief Flush and free; NULL is a no-op. */
+void fp_ledger_stream_free(struct fp_ledger_stream *s);
 
 /* ---- histogram internals (exposed for tests) ------------------------------ */
 

@@ -1,27 +1,35 @@
 /*
  * loadgen.c - the open-model load generator, over HTTP or straight to Kafka.
  *
- * One sender thread owns the transport (HTTP: a libcurl multi handle and a
- * fixed pool of easy handles, one per allowed in-flight request, so
- * connections are kept alive and reused; Kafka: an idempotent librdkafka
- * producer whose delivery reports are served on this thread) and the
- * ledger. The k-th original event of a phase is due at phase_start + the
+ * The events of a phase are dealt to N sender threads ("shards"): shard i
+ * sends the events k = i, i + N, i + 2N, ... of the one seeded schedule, so
+ * the traffic is the same for any N. Each shard owns its transport (HTTP: a
+ * libcurl multi handle and a fixed pool of easy handles, its share of the
+ * allowed in-flight requests, so connections are kept alive and reused;
+ * Kafka: one shard only, with an idempotent librdkafka producer whose
+ * delivery reports are served on that thread), its body builder and its
+ * ledger stream; rows meet in one COPY-able file (ledger.c). One thread
+ * tops out near 25k HTTP requests/s in libcurl, hence several for HTTP.
+ *
+ * The k-th original event of a phase is due at phase_start + the
  * schedule's time of k (sched.c: k/rate for a constant rate, shaped by
  * ramps and bursts) whatever the target does: when the target is slow
- * and the concurrency cap is reached, sends wait and are counted late, and
- * latency is measured from the intended time (corrected for coordinated
- * omission) as well as from the actual send (service time). Originals that
- * could not be sent before the phase window closed are ledgered as dropped,
- * never silently forgotten, so a missed rate is visible in the stats.
+ * and a shard's share of the concurrency cap is used up, sends wait and
+ * are counted late, and latency is measured from the intended time
+ * (corrected for coordinated omission) as well as from the actual send
+ * (service time). Originals that could not be sent before the phase window
+ * closed are ledgered as dropped, never silently forgotten, so a missed
+ * rate is visible in the stats.
  *
- * Memory is constant in the number of events: bodies are built just before
- * they are sent and freed when the response arrives, except for events
- * chosen for a retry, whose exact bytes are kept until the re-send, and
+ * Memory is constant in the number of events: every slot keeps one event
+ * and reuses its body buffer, except for events chosen for a retry, whose
+ * exact bytes move to the re-send queue until the re-send, and
  * hash_conflict events, whose conflicting body is built when it is re-sent.
  */
 #include "harness/load/fp_load.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
@@ -29,6 +37,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness/core/fp_clock.h"
 #include "harness/core/fp_hash.h"
@@ -39,6 +53,11 @@
 #define LATE_NS (10 * FP_NS_PER_MS)
 #define DRAIN_SLACK_NS (5 * FP_NS_PER_S)
 #define MAX_POLL_MS 100                        /* notice stop() promptly */
+#define MAX_SENDERS 16
+/* Auto sender count (HTTP): one thread per this many planned events/s.
+ * One libcurl thread tops out near 25k/s; below 12k/s a single thread
+ * also keeps the wake-ups, and so the lateness, in one place. */
+#define RATE_PER_SENDER 12000.0
 
 enum kind { KIND_ORIGINAL, KIND_RETRY, KIND_CONFLICT };
 
@@ -51,28 +70,68 @@ static const char *const outcome_names[] = {"ok",       "dup",
 					    "throttled", "info"};
 
 /* One in-flight request: an easy handle (HTTP) or a produced record whose
- * delivery report is pending (Kafka). */
+ * delivery report is pending (Kafka). The event and its body buffer stay
+ * with the slot and are rebuilt in place for the next send. */
 struct slot {
 	CURL *easy;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs; /* built once; two values patched per send */
+	char *tp_val;            /* traceparent value inside hdrs (55 chars) */
+	char *id_val;            /* X-Event-Id value inside hdrs (22 chars) */
 	uint64_t token;      /* Kafka: identifies this send in its report */
-	struct fp_event *ev; /* owned while busy */
+	int busy;
+	struct fp_event ev;
 	enum kind kind;
 	int64_t intended_ns; /* absolute, monotonic */
 	int64_t sent_ns;
 	size_t resp_len;
-	char resp[RESP_MAX + 1];
-	char errbuf[CURL_ERROR_SIZE];
+	/* HTTP only (a Kafka slot stays small): RESP_MAX + 1 bytes of
+	 * response, then CURL_ERROR_SIZE of error text. */
+	char *resp;
+	char *errbuf;
 };
 
 /* A re-send waiting for its due time. Due times are completion + a
- * constant delay and completions are harvested in time order, so a FIFO
+ * constant delay and a shard harvests completions in time order, so a FIFO
  * is already sorted. */
 struct pending {
 	struct pending *next;
-	struct fp_event *ev;
+	struct fp_event ev;  /* owns its body */
 	enum kind kind;      /* KIND_RETRY or KIND_CONFLICT */
 	int64_t due_ns;
+};
+
+struct fp_loadgen;
+
+/* One sender thread and everything it touches without a lock. */
+struct shard {
+	struct fp_loadgen *g;
+	int id;
+	pthread_t thread;
+	CURLM *multi;
+	int timer_fd;         /* HTTP: wakes curl_multi_poll at a due time */
+	int64_t timer_armed;  /* absolute due time armed, INT64_MAX if none */
+	uint64_t next_token;
+	int delivered;        /* reports served by the last rd_kafka_poll */
+	struct slot *slots;
+	int nslots;
+	int *free_idx;        /* stack of free slot indexes */
+	int nfree;
+	struct pending *rq_head, *rq_tail;
+	struct fp_rng trace_rng;
+	struct fp_ledger_stream *ledger;
+	struct fp_event_builder *builder; /* this phase's ids */
+	int64_t next_k;       /* next original of this shard (k = id mod N) */
+	int window_open;
+	int64_t drain_deadline;
+
+	/* Counters and histograms, shared with fp_loadgen_stats(). Per
+	 * shard, so the senders never contend for one lock. */
+	pthread_mutex_t mu;
+	struct fp_hist *lat; /* done - intended */
+	struct fp_hist *svc; /* done - sent */
+	int64_t sent, retries_sent, accepted, duplicates, conflicts, rejected,
+		throttled, failed, late, dropped, in_flight;
+	int64_t sent_by_kind[FP_EVENT_KIND_COUNT];
 };
 
 struct fp_loadgen {
@@ -80,45 +139,35 @@ struct fp_loadgen {
 	struct fp_load_spec spec;
 	struct fp_event_mix mix;
 	int64_t mono0, wall0; /* creation: ledger time origin, occurred_at */
+	uint64_t trace_seed;
 
-	/* Sender-thread state (touched by the caller only while no thread
-	 * runs; pthread_create/join order the accesses). */
+	/* Phase state: written by start() while no sender runs, read-only
+	 * for the senders (pthread_create/join order the accesses). */
 	int kafka;            /* channel kafka: rk instead of multi */
-	CURLM *multi;
 	rd_kafka_t *rk;
-	uint64_t next_token;
-	int delivered;        /* reports served by the last rd_kafka_poll */
 	int closing;          /* free(): reports are no longer ledgered */
-	struct slot *slots;
-	int nslots;
-	int *free_idx; /* stack of free slot indexes */
-	int nfree;
-	struct pending *rq_head, *rq_tail;
-	struct fp_rng trace_rng;
+	struct shard *shards;
+	int nshards;
 	struct fp_ledger *ledger;
 	uint64_t next_seq;
 	char *phase_id;
 	uint64_t seq_base;
-	int64_t n_planned, next_k;
+	int64_t n_planned;
 	struct fp_sched *sched; /* this phase's; swapped under mu */
 	int64_t phase_start, phase_end;
-	int window_open;
-	int64_t drain_deadline;
 
-	pthread_t thread;
-	int running; /* thread created and not yet joined */
+	int running; /* threads created and not yet joined */
 	atomic_int stop;
+	atomic_llong stop_end; /* window end of a stopped phase, 0 = none */
 
-	/* Shared with fp_loadgen_stats(). */
+	/* Phase-level figures, shared with fp_loadgen_stats(). */
 	pthread_mutex_t mu;
-	struct fp_hist *lat; /* done - intended */
-	struct fp_hist *svc; /* done - sent */
-	int64_t planned, sent, retries_sent, accepted, duplicates, conflicts,
-		rejected, throttled, failed, late, dropped, in_flight;
-	int64_t sent_by_kind[FP_EVENT_KIND_COUNT];
+	int64_t planned;
 	double peak_rate;
 	int64_t active_done_ns;    /* closed phase windows */
 	int64_t planned_done;      /* originals intended within them */
+	int open_windows;          /* shards whose window is still open */
+	int64_t phase_dropped;
 	int cur_active;
 	int64_t cur_start, cur_end;
 };
@@ -151,14 +200,69 @@ static size_t on_body(char *p, size_t size, size_t n, void *opaque)
 	return len;
 }
 
+/* "Name: value" as one header line; @returns the list head or NULL. */
+static struct curl_slist *hdr_add(struct curl_slist *h, const char *name,
+				  const char *val, int *bad)
+{
+	size_t nl = strlen(name), vl = strlen(val);
+	char *line = malloc(nl + vl + 3);
+	struct curl_slist *r;
+
+	if (!line) {
+		*bad = 1;
+		return h;
+	}
+	memcpy(line, name, nl);
+	memcpy(line + nl, ": ", 2);
+	memcpy(line + nl + 2, val, vl + 1);
+	r = curl_slist_append(h, line);
+	free(line);
+	if (!r)
+		*bad = 1;
+	return r ? r : h;
+}
+
+/* The value part of the last header line of h (after "Name: "). */
+static char *last_value(struct curl_slist *h, size_t name_len)
+{
+	while (h && h->next)
+		h = h->next;
+	return h ? h->data + name_len + 2 : NULL;
+}
+
 static int setup_slot(struct fp_loadgen *g, struct slot *s)
 {
 	long tmo_ms = (long)(g->spec.timeout_ns / FP_NS_PER_MS);
+	int bad = 0;
 
 	if (tmo_ms < 1)
 		tmo_ms = 1;
+	s->resp = malloc(RESP_MAX + 1 + CURL_ERROR_SIZE);
 	s->easy = curl_easy_init();
-	if (!s->easy)
+	if (!s->resp || !s->easy)
+		return -1;
+	s->errbuf = s->resp + RESP_MAX + 1;
+	s->errbuf[0] = '\0';
+	/* The header list is built once per slot: the identity headers are
+	 * constant and traceparent / X-Event-Id have fixed lengths, so each
+	 * send patches their values in place instead of rebuilding the list.
+	 * The identity rides in headers too: the ingress records an oversize
+	 * body (413) in quarantine without reading it. "Expect:" stops curl
+	 * from waiting for 100-continue on larger bodies, which would add a
+	 * round trip to the service time. */
+	s->hdrs = hdr_add(NULL, "Content-Type", "application/json", &bad);
+	s->hdrs = hdr_add(s->hdrs, "traceparent",
+			  "00-00000000000000000000000000000000-0000000000000000-01",
+			  &bad);
+	s->tp_val = last_value(s->hdrs, strlen("traceparent"));
+	if (!bad && !curl_slist_append(s->hdrs, "Expect:"))
+		bad = 1;
+	s->hdrs = hdr_add(s->hdrs, "X-Platform-Run-Id", g->conf.platform_run_id,
+			  &bad);
+	s->hdrs = hdr_add(s->hdrs, "X-Event-Class", g->conf.event_class, &bad);
+	s->hdrs = hdr_add(s->hdrs, "X-Event-Id", "e-00000000000000000000", &bad);
+	s->id_val = last_value(s->hdrs, strlen("X-Event-Id"));
+	if (bad)
 		return -1;
 	if (curl_easy_setopt(s->easy, CURLOPT_URL, g->conf.url) != CURLE_OK)
 		return -1;
@@ -169,7 +273,167 @@ static int setup_slot(struct fp_loadgen *g, struct slot *s)
 	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
 	return 0;
+}
+
+/* ---- receipts -------------------------------------------------------------- */
+
+/* What a receipt tells the ledger; strings point into the response buffer
+ * or into the jansson tree (json). */
+struct receipt {
+	const char *status, *topic, *reason;
+	int64_t partition, offset;
+	json_t *json;
+};
+
+/*
+ * Fast path for the common receipt, a flat JSON object of plain strings and
+ * integers: fields are NUL-terminated in place. @returns 0, or -1 when the
+ * text is anything else (escapes, non-ASCII, nesting, literals, reals, big
+ * integers, trailing bytes), which jansson then parses, so both paths read
+ * every receipt the same way.
+ */
+static int scan_receipt(char *p, char *end, struct receipt *r)
+{
+	char *ends[16];
+	int nends = 0;
+
+#define WS() while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++
+	WS();
+	if (p >= end || *p++ != '{')
+		return -1;
+	WS();
+	if (p < end && *p == '}') {
+		p++;
+		goto done;
+	}
+	for (;;) {
+		char *key, *val = NULL;
+		size_t klen;
+		int64_t num = 0;
+		int is_num = 0;
+
+		if (p >= end || *p++ != '"')
+			return -1;
+		key = p;
+		while (p < end && *p != '"') {
+			if (*p == '\\' || (unsigned char)*p < 0x20 ||
+			    (unsigned char)*p >= 0x80)
+				return -1;
+			p++;
+		}
+		if (p >= end)
+			return -1;
+		klen = (size_t)(p - key);
+		p++;
+		WS();
+		if (p >= end || *p++ != ':')
+			return -1;
+		WS();
+		if (p < end && *p == '"') {
+			val = ++p;
+			while (p < end && *p != '"') {
+				if (*p == '\\' || (unsigned char)*p < 0x20 ||
+				    (unsigned char)*p >= 0x80)
+					return -1;
+				p++;
+			}
+			if (p >= end || nends == 16)
+				return -1;
+			ends[nends++] = p++;
+		} else {
+			int neg = 0, digits = 0;
+
+			if (p < end && *p == '-') {
+				neg = 1;
+				p++;
+			}
+			if (p < end && *p == '0' && p + 1 < end &&
+			    p[1] >= '0' && p[1] <= '9')
+				return -1; /* leading zero: not JSON */
+			while (p < end && *p >= '0' && *p <= '9') {
+				num = num * 10 + (*p++ - '0');
+				if (++digits > 18)
+					return -1;
+			}
+			if (digits == 0 || (p < end && (*p == '.' || *p == 'e' ||
+							*p == 'E')))
+				return -1;
+			num = neg ? -num : num;
+			is_num = 1;
+		}
+		/* A later duplicate wins, as in jansson. */
+#define KEY(lit) (klen == sizeof(lit) - 1 && memcmp(key, lit, klen) == 0)
+		if (KEY("status")) {
+			r->status = val;
+		} else if (KEY("topic")) {
+			r->topic = val;
+		} else if (KEY("reason")) {
+			r->reason = val;
+		} else if (KEY("partition")) {
+			r->partition = is_num ? num : FP_LEDGER_NULL;
+		} else if (KEY("offset")) {
+			r->offset = is_num ? num : FP_LEDGER_NULL;
+		}
+#undef KEY
+		WS();
+		if (p < end && *p == ',') {
+			p++;
+			WS();
+			continue;
+		}
+		if (p < end && *p == '}') {
+			p++;
+			break;
+		}
+		return -1;
+	}
+done:
+	WS();
+#undef WS
+	if (p != end)
+		return -1;
+	for (int i = 0; i < nends; i++)
+		*ends[i] = '\0';
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v)
+				  : FP_LEDGER_NULL;
+}
+
+/* @returns 1 when the response was a JSON object (r filled), else 0. */
+static int parse_receipt(char *text, size_t len, struct receipt *r)
+{
+	memset(r, 0, sizeof *r);
+	r->partition = r->offset = FP_LEDGER_NULL;
+	if (len == 0)
+		return 0;
+	if (scan_receipt(text, text + len, r) == 0)
+		return 1;
+	memset(r, 0, sizeof *r);
+	r->partition = r->offset = FP_LEDGER_NULL;
+	r->json = json_loadb(text, len, 0, NULL);
+	if (!json_is_object(r->json))
+		return 0;
+	r->status = jstr(r->json, "status");
+	r->topic = jstr(r->json, "topic");
+	r->reason = jstr(r->json, "reason");
+	r->partition = jint(r->json, "partition");
+	r->offset = jint(r->json, "offset");
+	return 1;
 }
 
 /* ---- ledger rows ----------------------------------------------------------- */
@@ -196,17 +460,17 @@ static void row_base(const struct fp_loadgen *g, const struct fp_event *ev,
 			    : fp_event_expect(ev);
 }
 
-/* An attempt that was never sent: a row, a counter, no request. */
-static void ledger_dropped(struct fp_loadgen *g, const struct fp_event *ev,
+/* An attempt that was never sent: a row, no request. */
+static void ledger_dropped(struct shard *sh, const struct fp_event *ev,
 			   enum kind kind, int64_t intended, const char *why)
 {
 	struct fp_ledger_row r;
 
-	row_base(g, ev, kind, &r);
-	r.intended_ns = rel(g, intended);
+	row_base(sh->g, ev, kind, &r);
+	r.intended_ns = rel(sh->g, intended);
 	r.outcome = "dropped";
 	r.error = why;
-	fp_ledger_write(g->ledger, &r);
+	fp_ledger_stream_write(sh->ledger, &r);
 }
 
 /* ---- sending ------------------------------------------------------------- */
@@ -216,55 +480,25 @@ static int64_t intended_of(const struct fp_loadgen *g, int64_t k)
 	return g->phase_start + fp_sched_time_of(g->sched, k);
 }
 
-static void ids_of(const struct fp_loadgen *g, struct fp_event_ids *ids)
-{
-	ids->platform_run_id = g->conf.platform_run_id;
-	ids->scenario_run_id = g->conf.scenario_run_id;
-	ids->phase_id = g->phase_id;
-	ids->runtime_lane = g->conf.runtime_lane;
-	ids->event_class = g->conf.event_class;
-}
-
-static void complete(struct fp_loadgen *g, struct slot *s,
-		     struct fp_ledger_row *r, enum outcome o, int64_t done);
-static void finish_http(struct fp_loadgen *g, struct slot *s, CURLcode res,
+static void complete(struct shard *sh, struct slot *s, struct fp_ledger_row *r,
+		     enum outcome o, int64_t done);
+static void finish_http(struct shard *sh, struct slot *s, CURLcode res,
 			const char *why, int64_t done);
 
-/* HTTP: headers, body, add to the multi. @returns 0 or -1 with why set. */
-static int start_http(struct fp_loadgen *g, struct slot *s, const char **why)
+/* HTTP: patch the per-send headers, set the body, add to the multi.
+ * @returns 0 or -1 with why set. */
+static int start_http(struct shard *sh, struct slot *s, const char **why)
 {
-	const struct fp_event *ev = s->ev;
-	char tp[FP_TRACEPARENT_MAX + 16], h_run[512], h_class[256], h_id[64];
-	struct curl_slist *h;
-	int ok;
+	const struct fp_event *ev = &s->ev;
+	char tp[FP_TRACEPARENT_MAX];
 
-	memcpy(tp, "traceparent: ", 13);
-	fp_event_traceparent(ev, tp + 13);
-	/* The identity rides in headers too: the ingress records an oversize
-	 * body (413) in quarantine without reading it. */
-	snprintf(h_run, sizeof h_run, "X-Platform-Run-Id: %s",
-		 g->conf.platform_run_id);
-	snprintf(h_class, sizeof h_class, "X-Event-Class: %s",
-		 g->conf.event_class);
-	snprintf(h_id, sizeof h_id, "X-Event-Id: %s", ev->event_id);
-	/* "Expect:" stops curl from waiting for 100-continue on larger
-	 * bodies, which would add a round trip to the service time.
-	 * curl_slist_append returns the head, or NULL leaving the list as
-	 * it was. */
-	h = curl_slist_append(NULL, "Content-Type: application/json");
-	ok = h && curl_slist_append(h, tp) && curl_slist_append(h, "Expect:") &&
-	     curl_slist_append(h, h_run) && curl_slist_append(h, h_class) &&
-	     curl_slist_append(h, h_id);
-	s->hdrs = h;
-	if (!ok) {
-		*why = "cannot build request headers";
-		return -1;
-	}
-	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
+	fp_event_traceparent(ev, tp);
+	memcpy(s->tp_val, tp, FP_TRACEPARENT_MAX - 1);
+	memcpy(s->id_val, ev->event_id, FP_EVENT_ID_MAX - 1);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)ev->body_len);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, ev->body);
-	if (curl_multi_add_handle(g->multi, s->easy) != CURLM_OK) {
+	if (curl_multi_add_handle(sh->multi, s->easy) != CURLM_OK) {
 		*why = "curl_multi_add_handle failed";
 		return -1;
 	}
@@ -272,10 +506,13 @@ static int start_http(struct fp_loadgen *g, struct slot *s, const char **why)
 }
 
 /* Kafka: the contract's record headers (section 2), key = account_id,
- * value = the envelope bytes (copied: a report may outlive the slot). */
-static rd_kafka_resp_err_t start_kafka(struct fp_loadgen *g, struct slot *s)
+ * value = the envelope bytes. The value is not copied: the slot keeps the
+ * body until the delivery report, after which librdkafka no longer reads
+ * it, and free() destroys the producer before the slots. */
+static rd_kafka_resp_err_t start_kafka(struct shard *sh, struct slot *s)
 {
-	const struct fp_event *ev = s->ev;
+	struct fp_loadgen *g = sh->g;
+	const struct fp_event *ev = &s->ev;
 	char tp[FP_TRACEPARENT_MAX];
 	const char *hv[][2] = {
 		{"traceparent", tp},
@@ -297,11 +534,11 @@ static rd_kafka_resp_err_t start_kafka(struct fp_loadgen *g, struct slot *s)
 	for (size_t i = 0; i < sizeof hv / sizeof hv[0]; i++)
 		if (hv[i][1])
 			rd_kafka_header_add(hdrs, hv[i][0], -1, hv[i][1], -1);
-	s->token = g->next_token++ * (uint64_t)g->nslots +
-		   (uint64_t)(s - g->slots);
+	s->token = sh->next_token++ * (uint64_t)sh->nslots +
+		   (uint64_t)(s - sh->slots);
 	e = rd_kafka_producev(
 		g->rk, RD_KAFKA_V_TOPIC(g->spec.kafka_topic),
-		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_MSGFLAGS(0),
 		RD_KAFKA_V_KEY(ev->account_id, strlen(ev->account_id)),
 		RD_KAFKA_V_VALUE(ev->body, ev->body_len),
 		RD_KAFKA_V_HEADERS(hdrs),
@@ -311,37 +548,40 @@ static rd_kafka_resp_err_t start_kafka(struct fp_loadgen *g, struct slot *s)
 	return e;
 }
 
-static void start_request(struct fp_loadgen *g, struct fp_event *ev,
-			  enum kind kind, int64_t intended)
+/* Send the event the slot holds. */
+static void start_request(struct shard *sh, struct slot *s, enum kind kind,
+			  int64_t intended)
 {
-	struct slot *s = &g->slots[g->free_idx[--g->nfree]];
+	struct fp_loadgen *g = sh->g;
 	const char *why = NULL;
 	int64_t now;
 	int late;
 
-	s->ev = ev;
+	s->busy = 1;
 	s->kind = kind;
 	s->intended_ns = intended;
 	s->resp_len = 0;
-	s->resp[0] = '\0';
-	s->errbuf[0] = '\0';
+	if (s->resp) {
+		s->resp[0] = '\0';
+		s->errbuf[0] = '\0';
+	}
 
 	now = fp_mono_ns();
 	s->sent_ns = now;
 	late = kind == KIND_ORIGINAL && now - intended > LATE_NS;
-	pthread_mutex_lock(&g->mu);
-	g->in_flight++;
+	pthread_mutex_lock(&sh->mu);
+	sh->in_flight++;
 	if (kind == KIND_ORIGINAL) {
-		g->sent++;
-		g->sent_by_kind[ev->kind]++;
+		sh->sent++;
+		sh->sent_by_kind[s->ev.kind]++;
 	} else {
-		g->retries_sent++;
+		sh->retries_sent++;
 	}
-	g->late += late;
-	pthread_mutex_unlock(&g->mu);
+	sh->late += late;
+	pthread_mutex_unlock(&sh->mu);
 
 	if (g->kafka) {
-		rd_kafka_resp_err_t e = start_kafka(g, s);
+		rd_kafka_resp_err_t e = start_kafka(sh, s);
 		struct fp_ledger_row r;
 		char errtxt[256];
 
@@ -349,163 +589,159 @@ static void start_request(struct fp_loadgen *g, struct fp_event *ev,
 			return;
 		/* Refused before it left the process (too large, queue
 		 * full, unknown topic): certainly not on the bus. */
-		row_base(g, ev, kind, &r);
+		row_base(g, &s->ev, kind, &r);
 		r.intended_ns = rel(g, intended);
 		r.sent_ns = rel(g, now);
 		snprintf(errtxt, sizeof errtxt, "produce: %s",
 			 rd_kafka_err2str(e));
 		r.error = errtxt;
-		complete(g, s, &r, O_REJ, fp_mono_ns());
+		complete(sh, s, &r, O_REJ, fp_mono_ns());
 		return;
 	}
-	if (start_http(g, s, &why) != 0)
-		finish_http(g, s, CURLE_FAILED_INIT, why, fp_mono_ns());
+	if (start_http(sh, s, &why) != 0)
+		finish_http(sh, s, CURLE_FAILED_INIT, why, fp_mono_ns());
 }
 
-static void send_original(struct fp_loadgen *g)
+static void send_original(struct shard *sh)
 {
-	int64_t k = g->next_k++;
+	struct fp_loadgen *g = sh->g;
+	int64_t k = sh->next_k;
 	int64_t intended = intended_of(g, k);
-	struct fp_event_ids ids;
-	struct fp_event *ev = malloc(sizeof *ev);
+	struct slot *s = &sh->slots[sh->free_idx[--sh->nfree]];
 	struct fp_err err = {0};
 
-	ids_of(g, &ids);
-	if (!ev || fp_event_build(&ids, &g->mix, g->seq_base + (uint64_t)k,
-				  g->wall0 + (intended - g->mono0), ev,
-				  &err) != FP_OK) {
+	sh->next_k += g->nshards;
+	if (fp_event_build_with(sh->builder, &g->mix, g->seq_base + (uint64_t)k,
+				g->wall0 + (intended - g->mono0), &s->ev,
+				&err) != FP_OK) {
 		struct fp_event tmp;
 
 		fp_event_draw(&g->mix, g->seq_base + (uint64_t)k, &tmp);
-		ledger_dropped(g, &tmp, KIND_ORIGINAL, intended,
+		ledger_dropped(sh, &tmp, KIND_ORIGINAL, intended,
 			       "out of memory building the event");
-		pthread_mutex_lock(&g->mu);
-		g->dropped++;
-		pthread_mutex_unlock(&g->mu);
-		free(ev);
+		pthread_mutex_lock(&sh->mu);
+		sh->dropped++;
+		pthread_mutex_unlock(&sh->mu);
+		sh->free_idx[sh->nfree++] = (int)(s - sh->slots);
 		return;
 	}
-	fp_event_new_trace(ev, &g->trace_rng);
-	start_request(g, ev, KIND_ORIGINAL, intended);
+	fp_event_new_trace(&s->ev, &sh->trace_rng);
+	start_request(sh, s, KIND_ORIGINAL, intended);
 }
 
-static void send_pending(struct fp_loadgen *g)
+static void free_pending(struct pending *p)
 {
-	struct pending *p = g->rq_head;
-	struct fp_event_ids ids;
-	struct fp_err err = {0};
+	fp_event_release(&p->ev);
+	free(p);
+}
 
-	g->rq_head = p->next;
-	if (!g->rq_head)
-		g->rq_tail = NULL;
+static void send_pending(struct shard *sh)
+{
+	struct pending *p = sh->rq_head;
+	struct slot *s;
+	struct fp_err err = {0};
+	enum kind kind;
+	int64_t due;
+
+	sh->rq_head = p->next;
+	if (!sh->rq_head)
+		sh->rq_tail = NULL;
 	/* Same identity, same trace; a new span marks the second attempt.
 	 * A retry re-sends the same bytes; a conflict, other bytes. */
-	fp_event_new_span(p->ev, &g->trace_rng);
-	ids_of(g, &ids);
+	fp_event_new_span(&p->ev, &sh->trace_rng);
 	if (p->kind == KIND_CONFLICT &&
-	    fp_event_make_conflict(&ids, p->ev, &err) != FP_OK) {
-		ledger_dropped(g, p->ev, KIND_CONFLICT, p->due_ns, err.msg);
-		fp_event_release(p->ev);
-		free(p->ev);
-		free(p);
+	    fp_event_conflict_with(sh->builder, &p->ev, &err) != FP_OK) {
+		ledger_dropped(sh, &p->ev, KIND_CONFLICT, p->due_ns, err.msg);
+		free_pending(p);
 		return;
 	}
-	start_request(g, p->ev, p->kind, p->due_ns);
+	/* The event moves into the slot, whose own buffer goes. */
+	s = &sh->slots[sh->free_idx[--sh->nfree]];
+	fp_event_release(&s->ev);
+	s->ev = p->ev;
+	kind = p->kind;
+	due = p->due_ns;
 	free(p);
+	start_request(sh, s, kind, due);
 }
 
 /* ---- completion ---------------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int64_t jint(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? (int64_t)json_integer_value(v)
-				  : FP_LEDGER_NULL;
-}
-
-/* Queue the second attempt of an event: a retry (same bytes) or the
- * conflicting re-send of a hash_conflict event. @returns 1 when queued. */
-static int queue_second(struct fp_loadgen *g, struct fp_event *ev,
-			enum kind kind, int64_t done)
+/* Queue the second attempt of the slot's event: a retry (same bytes) or
+ * the conflicting re-send of a hash_conflict event. The event moves out
+ * of the slot. @returns 1 when queued. */
+static int queue_second(struct shard *sh, struct slot *s, enum kind kind,
+			int64_t done)
 {
 	struct pending *p = malloc(sizeof *p);
 
 	if (!p) {
-		ledger_dropped(g, ev, kind, done + g->spec.retry_delay_ns,
+		ledger_dropped(sh, &s->ev, kind, done + sh->g->spec.retry_delay_ns,
 			       "out of memory scheduling the re-send");
 		return 0;
 	}
 	p->next = NULL;
-	p->ev = ev;
+	p->ev = s->ev;
+	s->ev.body = NULL; /* now the pending's */
+	s->ev.body_cap = 0;
+	s->ev.body_len = 0;
 	p->kind = kind;
-	p->due_ns = done + g->spec.retry_delay_ns;
-	if (g->rq_tail)
-		g->rq_tail->next = p;
+	p->due_ns = done + sh->g->spec.retry_delay_ns;
+	if (sh->rq_tail)
+		sh->rq_tail->next = p;
 	else
-		g->rq_head = p;
-	g->rq_tail = p;
+		sh->rq_head = p;
+	sh->rq_tail = p;
 	return 1;
 }
 
 /* Common end of every sent attempt: ledger row, counters, histograms,
  * slot back to the pool, and the event's second attempt if it has one. */
-static void complete(struct fp_loadgen *g, struct slot *s,
-		     struct fp_ledger_row *r, enum outcome o, int64_t done)
+static void complete(struct shard *sh, struct slot *s, struct fp_ledger_row *r,
+		     enum outcome o, int64_t done)
 {
-	struct fp_event *ev = s->ev;
 	enum kind kind = s->kind;
 
-	r->done_ns = rel(g, done);
+	r->done_ns = rel(sh->g, done);
 	r->outcome = outcome_names[o];
-	fp_ledger_write(g->ledger, r);
+	fp_ledger_stream_write(sh->ledger, r);
 
-	pthread_mutex_lock(&g->mu);
-	g->in_flight--;
+	pthread_mutex_lock(&sh->mu);
+	sh->in_flight--;
 	switch (o) {
-	case O_OK: g->accepted++; break;
-	case O_DUP: g->duplicates++; break;
-	case O_CONFLICT: g->conflicts++; break;
-	case O_REJ: g->rejected++; break;
-	case O_THROTTLED: g->throttled++; break;
-	case O_INFO: g->failed++; break;
+	case O_OK: sh->accepted++; break;
+	case O_DUP: sh->duplicates++; break;
+	case O_CONFLICT: sh->conflicts++; break;
+	case O_REJ: sh->rejected++; break;
+	case O_THROTTLED: sh->throttled++; break;
+	case O_INFO: sh->failed++; break;
 	}
-	fp_hist_record(g->lat, done - s->intended_ns);
-	fp_hist_record(g->svc, done - s->sent_ns);
-	pthread_mutex_unlock(&g->mu);
+	fp_hist_record(sh->lat, done - s->intended_ns);
+	fp_hist_record(sh->svc, done - s->sent_ns);
+	pthread_mutex_unlock(&sh->mu);
 
-	s->ev = NULL;
-	g->free_idx[g->nfree++] = (int)(s - g->slots);
+	s->busy = 0;
+	sh->free_idx[sh->nfree++] = (int)(s - sh->slots);
 
-	if (kind == KIND_ORIGINAL && ev->retry &&
-	    queue_second(g, ev, KIND_RETRY, done))
-		return;
-	if (kind == KIND_ORIGINAL && ev->kind == FP_EVENT_HASH_CONFLICT &&
-	    queue_second(g, ev, KIND_CONFLICT, done))
-		return;
-	fp_event_release(ev);
-	free(ev);
+	if (kind == KIND_ORIGINAL && s->ev.retry)
+		queue_second(sh, s, KIND_RETRY, done);
+	else if (kind == KIND_ORIGINAL && s->ev.kind == FP_EVENT_HASH_CONFLICT)
+		queue_second(sh, s, KIND_CONFLICT, done);
 }
 
-static void finish_http(struct fp_loadgen *g, struct slot *s, CURLcode res,
+static void finish_http(struct shard *sh, struct slot *s, CURLcode res,
 			const char *why, int64_t done)
 {
+	struct fp_loadgen *g = sh->g;
 	struct fp_ledger_row r;
-	json_t *receipt = NULL;
+	struct receipt rc = {0};
 	char errtxt[CURL_ERROR_SIZE + 64];
 	long code = 0;
 	enum outcome o;
 
 	if (res == CURLE_OK)
 		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-	row_base(g, s->ev, s->kind, &r);
+	row_base(g, &s->ev, s->kind, &r);
 	r.intended_ns = rel(g, s->intended_ns);
 	r.sent_ns = rel(g, s->sent_ns);
 	errtxt[0] = '\0';
@@ -530,37 +766,31 @@ static void finish_http(struct fp_loadgen *g, struct slot *s, CURLcode res,
 			o = O_REJ;
 		else
 			o = O_INFO;
-		if (s->resp_len > 0)
-			receipt = json_loadb(s->resp, s->resp_len, 0, NULL);
-		if (json_is_object(receipt)) {
-			r.receipt_status = jstr(receipt, "status");
-			r.topic = jstr(receipt, "topic");
-			r.partition = jint(receipt, "partition");
-			r.kafka_offset = jint(receipt, "offset");
+		if (parse_receipt(s->resp, s->resp_len, &rc)) {
+			r.receipt_status = rc.status;
+			r.topic = rc.topic;
+			r.partition = rc.partition;
+			r.kafka_offset = rc.offset;
 		}
-		if (o != O_OK && o != O_DUP) {
-			const char *reason = receipt ? jstr(receipt, "reason") : NULL;
-
+		if (o != O_OK && o != O_DUP)
 			snprintf(errtxt, sizeof errtxt, "http %ld%s%s", code,
-				 reason ? ": " : "", reason ? reason : "");
-		}
+				 rc.reason ? ": " : "",
+				 rc.reason ? rc.reason : "");
 	}
 	r.error = errtxt[0] ? errtxt : NULL;
 	/* The handle leaves the multi before the row is complete: the slot
 	 * may be reused by the re-send queued in complete(). */
-	curl_multi_remove_handle(g->multi, s->easy);
-	curl_slist_free_all(s->hdrs);
-	s->hdrs = NULL;
-	complete(g, s, &r, o, done);
-	json_decref(receipt); /* after the row: it borrows its strings */
+	curl_multi_remove_handle(sh->multi, s->easy);
+	complete(sh, s, &r, o, done);
+	json_decref(rc.json); /* after the row: it borrows its strings */
 }
 
-static int harvest_http(struct fp_loadgen *g)
+static int harvest_http(struct shard *sh)
 {
 	CURLMsg *m;
 	int left, n = 0;
 
-	while ((m = curl_multi_info_read(g->multi, &left))) {
+	while ((m = curl_multi_info_read(sh->multi, &left))) {
 		char *priv = NULL;
 		CURLcode res;
 
@@ -570,30 +800,32 @@ static int harvest_http(struct fp_loadgen *g)
 		/* m points into the multi and dies with remove_handle: the
 		 * result is read before finish_http() removes the handle. */
 		res = m->data.result;
-		finish_http(g, (struct slot *)(void *)priv, res, NULL,
+		finish_http(sh, (struct slot *)(void *)priv, res, NULL,
 			    fp_mono_ns());
 		n++;
 	}
 	return n;
 }
 
-/* Delivery report, served by rd_kafka_poll() on the sender thread (or
- * during free, when g->closing drops it). */
+/* Delivery report, served by rd_kafka_poll() on the sender thread (shard
+ * 0, the only one on channel kafka) or during free, when g->closing drops
+ * it. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 			void *opaque)
 {
 	struct fp_loadgen *g = opaque;
+	struct shard *sh = &g->shards[0];
 	uint64_t token = (uint64_t)(uintptr_t)m->_private;
-	struct slot *s = &g->slots[token % (uint64_t)g->nslots];
+	struct slot *s = &sh->slots[token % (uint64_t)sh->nslots];
 	struct fp_ledger_row r;
 	char errtxt[256];
 	int64_t done = fp_mono_ns();
 
 	(void)rk;
-	if (g->closing || !s->ev || s->token != token)
+	if (g->closing || !s->busy || s->token != token)
 		return; /* aborted already: its row is written */
-	g->delivered++;
-	row_base(g, s->ev, s->kind, &r);
+	sh->delivered++;
+	row_base(g, &s->ev, s->kind, &r);
 	r.intended_ns = rel(g, s->intended_ns);
 	r.sent_ns = rel(g, s->sent_ns);
 	if (m->err) {
@@ -602,70 +834,142 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 		snprintf(errtxt, sizeof errtxt, "delivery: %s",
 			 rd_kafka_err2str(m->err));
 		r.error = errtxt;
-		complete(g, s, &r, O_INFO, done);
+		complete(sh, s, &r, O_INFO, done);
 		return;
 	}
 	r.topic = g->spec.kafka_topic;
 	r.partition = m->partition;
 	r.kafka_offset = m->offset >= 0 ? m->offset : FP_LEDGER_NULL;
-	complete(g, s, &r, O_OK, done);
+	complete(sh, s, &r, O_OK, done);
 }
 
 /* Serve what has completed; @returns how many requests finished. */
-static int harvest(struct fp_loadgen *g)
+static int harvest(struct shard *sh)
 {
 	int still;
 
-	if (!g->kafka) {
-		curl_multi_perform(g->multi, &still);
-		return harvest_http(g);
+	if (!sh->g->kafka) {
+		curl_multi_perform(sh->multi, &still);
+		return harvest_http(sh);
 	}
-	g->delivered = 0;
-	rd_kafka_poll(g->rk, 0);
-	return g->delivered;
+	sh->delivered = 0;
+	rd_kafka_poll(sh->g->rk, 0);
+	return sh->delivered;
 }
 
-/* Block until something may have completed or ms have passed. */
-static void wait_io(struct fp_loadgen *g, int ms)
+/* HTTP: the timer fd fires at t (absolute monotonic), INT64_MAX = never. */
+static void arm_timer(struct shard *sh, int64_t t)
 {
-	if (g->kafka)
-		rd_kafka_poll(g->rk, ms);
-	else
-		curl_multi_poll(g->multi, NULL, 0, ms, NULL);
+	struct itimerspec its;
+
+	if (t == sh->timer_armed)
+		return;
+	memset(&its, 0, sizeof its);
+	if (t != INT64_MAX) {
+		its.it_value.tv_sec = (time_t)(t / FP_NS_PER_S);
+		its.it_value.tv_nsec = (long)(t % FP_NS_PER_S);
+	}
+	if (timerfd_settime(sh->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		sh->timer_armed = t;
 }
 
-/* ---- the sender thread ----------------------------------------------------- */
-
-/* Close the phase window at `end`: the originals not yet sent are dropped. */
-static void close_window(struct fp_loadgen *g, int64_t end, const char *why)
+/*
+ * Block until something may have completed or the absolute time t.
+ * Both transports wait in whole milliseconds, too coarse for sends due
+ * every 100 us, and spinning instead would take a core from the target
+ * on a small machine. HTTP: curl_multi_poll() also watches a timer fd
+ * armed at t, so the wait ends on time to the microsecond. Kafka: below
+ * a millisecond, serve the reports, then sleep to t (reports wait at most
+ * that long).
+ */
+static void wait_until(struct shard *sh, int64_t t, int64_t now)
 {
-	int64_t ndrop = g->n_planned - g->next_k;
-	int64_t in_window = fp_sched_planned_before(g->sched, end - g->phase_start);
+	int64_t wait_ns = t - now;
+	int ms = wait_ns >= (int64_t)MAX_POLL_MS * FP_NS_PER_MS
+			 ? MAX_POLL_MS
+			 : (int)(wait_ns / FP_NS_PER_MS);
 
-	for (int64_t k = g->next_k; k < g->n_planned; k++) {
+	if (sh->g->kafka) {
+		if (ms >= 1) {
+			rd_kafka_poll(sh->g->rk, ms);
+		} else if (rd_kafka_poll(sh->g->rk, 0) == 0) {
+			struct timespec ts = {0, (long)wait_ns};
+
+			nanosleep(&ts, NULL);
+		}
+		return;
+	}
+	if (sh->timer_fd >= 0 && wait_ns < (int64_t)MAX_POLL_MS * FP_NS_PER_MS) {
+		struct curl_waitfd wfd = {.fd = sh->timer_fd,
+					  .events = CURL_WAIT_POLLIN};
+
+		arm_timer(sh, t);
+		curl_multi_poll(sh->multi, &wfd, 1, ms + 1, NULL);
+		if (wfd.revents) {
+			uint64_t ticks;
+
+			if (read(sh->timer_fd, &ticks, sizeof ticks) < 0 &&
+			    errno != EAGAIN)
+				FP_DEBUG("event=load_timer_read errno=%d", errno);
+			sh->timer_armed = INT64_MAX;
+		}
+		return;
+	}
+	curl_multi_poll(sh->multi, NULL, 0, ms, NULL);
+}
+
+/* ---- the sender threads ------------------------------------------------------ */
+
+/* The window end of a stopped phase: the first shard to see the stop
+ * fixes it, so every shard closes at the same instant. */
+static int64_t stop_end(struct fp_loadgen *g, int64_t now)
+{
+	long long want = now < g->phase_end ? now : g->phase_end, none = 0;
+
+	atomic_compare_exchange_strong(&g->stop_end, &none, want);
+	return (int64_t)atomic_load(&g->stop_end);
+}
+
+/* Close this shard's window at `end`: its originals not yet sent are
+ * dropped. The last shard to close books the phase window. */
+static void close_window(struct shard *sh, int64_t end, const char *why)
+{
+	struct fp_loadgen *g = sh->g;
+	int64_t ndrop = 0;
+
+	for (int64_t k = sh->next_k; k < g->n_planned; k += g->nshards) {
 		struct fp_event ev;
 
 		fp_event_draw(&g->mix, g->seq_base + (uint64_t)k, &ev);
-		ledger_dropped(g, &ev, KIND_ORIGINAL, intended_of(g, k), why);
+		ledger_dropped(sh, &ev, KIND_ORIGINAL, intended_of(g, k), why);
+		ndrop++;
 	}
-	g->next_k = g->n_planned;
-	g->window_open = 0;
-	g->drain_deadline = end + g->spec.timeout_ns + g->spec.retry_delay_ns +
-			    DRAIN_SLACK_NS;
+	sh->next_k = g->n_planned;
+	sh->window_open = 0;
+	sh->drain_deadline = end + g->spec.timeout_ns + g->spec.retry_delay_ns +
+			     DRAIN_SLACK_NS;
+	pthread_mutex_lock(&sh->mu);
+	sh->dropped += ndrop;
+	pthread_mutex_unlock(&sh->mu);
 	pthread_mutex_lock(&g->mu);
-	g->dropped += ndrop;
-	g->active_done_ns += end - g->phase_start;
-	g->planned_done += in_window;
-	g->cur_active = 0;
+	g->phase_dropped += ndrop;
+	if (--g->open_windows == 0) {
+		g->active_done_ns += end - g->phase_start;
+		g->planned_done += fp_sched_planned_before(g->sched,
+							   end - g->phase_start);
+		g->cur_active = 0;
+		if (g->phase_dropped > 0)
+			FP_WARN("event=load_dropped phase=%s dropped=%" PRId64
+				" reason=%s",
+				g->phase_id, g->phase_dropped, why);
+	}
 	pthread_mutex_unlock(&g->mu);
-	if (ndrop > 0)
-		FP_WARN("event=load_dropped phase=%s dropped=%" PRId64 " reason=%s",
-			g->phase_id, ndrop, why);
 }
 
 /* Past the drain deadline: abort what is left so wait() stays bounded. */
-static void abort_all(struct fp_loadgen *g)
+static void abort_all(struct shard *sh)
 {
+	struct fp_loadgen *g = sh->g;
 	int64_t now = fp_mono_ns();
 
 	if (g->kafka) {
@@ -673,112 +977,137 @@ static void abort_all(struct fp_loadgen *g)
 		 * a short poll serves those reports. */
 		rd_kafka_purge(g->rk, RD_KAFKA_PURGE_F_QUEUE |
 					      RD_KAFKA_PURGE_F_INFLIGHT);
-		for (int i = 0; i < 20 && g->nfree < g->nslots; i++)
+		for (int i = 0; i < 20 && sh->nfree < sh->nslots; i++)
 			rd_kafka_poll(g->rk, 50);
 	}
-	for (int i = 0; i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
+	for (int i = 0; i < sh->nslots; i++) {
+		struct slot *s = &sh->slots[i];
 		struct fp_ledger_row r;
 
-		if (!s->ev)
+		if (!s->busy)
 			continue;
 		if (!g->kafka) {
-			finish_http(g, s, CURLE_OPERATION_TIMEDOUT,
+			finish_http(sh, s, CURLE_OPERATION_TIMEDOUT,
 				    "aborted: drain deadline passed", now);
 			continue;
 		}
-		row_base(g, s->ev, s->kind, &r);
+		row_base(g, &s->ev, s->kind, &r);
 		r.intended_ns = rel(g, s->intended_ns);
 		r.sent_ns = rel(g, s->sent_ns);
 		r.error = "aborted: drain deadline passed";
-		complete(g, s, &r, O_INFO, now);
+		complete(sh, s, &r, O_INFO, now);
+		/* librdkafka may still hold the value (it was not copied):
+		 * the buffer leaks rather than being rewritten under it.
+		 * Only after a broker hung past the drain deadline. */
+		s->ev.body = NULL;
+		s->ev.body_cap = 0;
+		s->ev.body_len = 0;
 	}
-	while (g->rq_head) {
-		struct pending *p = g->rq_head;
+	while (sh->rq_head) {
+		struct pending *p = sh->rq_head;
 
-		g->rq_head = p->next;
-		ledger_dropped(g, p->ev, p->kind, p->due_ns,
+		sh->rq_head = p->next;
+		ledger_dropped(sh, &p->ev, p->kind, p->due_ns,
 			       "drain deadline passed");
-		fp_event_release(p->ev);
-		free(p->ev);
-		free(p);
+		free_pending(p);
 	}
-	g->rq_tail = NULL;
-	FP_WARN("event=load_drain_aborted phase=%s", g->phase_id);
+	sh->rq_tail = NULL;
+	FP_WARN("event=load_drain_aborted phase=%s shard=%d", g->phase_id, sh->id);
 }
 
-static int64_t next_due(const struct fp_loadgen *g)
+static int64_t next_due(const struct shard *sh)
 {
 	int64_t t = INT64_MAX;
 
-	if (g->window_open && g->next_k < g->n_planned)
-		t = intended_of(g, g->next_k);
-	if (g->rq_head && g->rq_head->due_ns < t)
-		t = g->rq_head->due_ns;
+	if (sh->window_open && sh->next_k < sh->g->n_planned)
+		t = intended_of(sh->g, sh->next_k);
+	if (sh->rq_head && sh->rq_head->due_ns < t)
+		t = sh->rq_head->due_ns;
 	return t;
+}
+
+/*
+ * Ask the scheduler for a short time slice (EEVDF, Linux 6.12+: a task
+ * with a shorter slice gets an earlier deadline, so it runs sooner when it
+ * wakes, which is what an open-model sender needs on a busy machine; it
+ * does not get more CPU). Unprivileged for SCHED_OTHER; on older kernels
+ * the call fails or the value is ignored, and nothing else changes.
+ */
+static void short_slice(void)
+{
+#ifdef SYS_sched_setattr
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} attr;
+
+	memset(&attr, 0, sizeof attr);
+	attr.size = sizeof attr;
+	attr.policy = 0; /* SCHED_OTHER */
+	attr.nice = getpriority(PRIO_PROCESS, 0);
+	attr.runtime = 100 * 1000; /* ns: the shortest slice allowed */
+	if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
+		FP_DEBUG("event=load_sched_setattr errno=%d", errno);
+#endif
 }
 
 static void *sender_main(void *arg)
 {
-	struct fp_loadgen *g = arg;
+	struct shard *sh = arg;
+	struct fp_loadgen *g = sh->g;
 
+	/* Sleeps end when asked to, not up to 50 us later (the default
+	 * slack), which is half the gap between sends at 10k events/s. */
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+	short_slice();
+	{
+		char name[16];
+
+		snprintf(name, sizeof name, "fp-send-%d", sh->id);
+		pthread_setname_np(pthread_self(), name);
+	}
 	for (;;) {
-		int64_t now = fp_mono_ns(), t, wait_ns;
+		int64_t now = fp_mono_ns(), t;
 
-		if (g->window_open) {
+		if (sh->window_open) {
 			if (atomic_load(&g->stop))
-				close_window(g, now < g->phase_end ? now : g->phase_end,
-					     "stopped");
+				close_window(sh, stop_end(g, now), "stopped");
 			else if (now >= g->phase_end)
-				close_window(g, g->phase_end, "phase window ended");
+				close_window(sh, g->phase_end, "phase window ended");
 		}
 		/* Everything due goes out now, oldest intended time first. */
-		while (g->nfree > 0 && (t = next_due(g)) <= now) {
-			if (g->rq_head && g->rq_head->due_ns == t)
-				send_pending(g);
+		while (sh->nfree > 0 && (t = next_due(sh)) <= now) {
+			if (sh->rq_head && sh->rq_head->due_ns == t)
+				send_pending(sh);
 			else
-				send_original(g);
+				send_original(sh);
 		}
-		if (harvest(g) > 0)
+		if (harvest(sh) > 0)
 			continue; /* slots freed: late sends may go now */
 
-		if (!g->window_open && g->nfree == g->nslots && !g->rq_head)
+		if (!sh->window_open && sh->nfree == sh->nslots && !sh->rq_head)
 			break;
-		if (!g->window_open && now >= g->drain_deadline) {
-			abort_all(g);
+		if (!sh->window_open && now >= sh->drain_deadline) {
+			abort_all(sh);
 			break;
 		}
 
-		t = g->nfree > 0 ? next_due(g) : INT64_MAX;
-		if (g->window_open && g->phase_end < t)
+		t = sh->nfree > 0 ? next_due(sh) : INT64_MAX;
+		if (sh->window_open && g->phase_end < t)
 			t = g->phase_end;
-		if (!g->window_open && g->drain_deadline < t)
-			t = g->drain_deadline;
+		if (!sh->window_open && sh->drain_deadline < t)
+			t = sh->drain_deadline;
 		now = fp_mono_ns();
-		wait_ns = t - now;
-		if (wait_ns <= 0)
-			continue;
-		if (wait_ns < FP_NS_PER_MS) {
-			/* Both transports wait in whole milliseconds; below
-			 * that, sleep when nothing can arrive, else poll
-			 * without blocking, so sends keep sub-millisecond
-			 * accuracy. */
-			if (g->nfree == g->nslots)
-				fp_sleep_ns(wait_ns, NULL);
-			else
-				wait_io(g, 0);
-			continue;
-		}
-		{
-			int64_t ms = wait_ns / FP_NS_PER_MS;
-
-			if (ms > MAX_POLL_MS)
-				ms = MAX_POLL_MS;
-			wait_io(g, (int)ms);
-		}
+		if (t > now)
+			wait_until(sh, t, now);
 	}
-	FP_INFO("event=load_phase_done phase=%s planned=%" PRId64, g->phase_id,
-		g->n_planned);
+	fp_ledger_stream_flush(sh->ledger);
+	if (sh->id == 0)
+		FP_INFO("event=load_phase_done phase=%s planned=%" PRId64,
+			g->phase_id, g->n_planned);
 	return NULL;
 }
 
@@ -933,6 +1262,124 @@ static int check_spec(const struct fp_load_conf *conf, struct fp_err *err)
 
 /* ---- public API ---------------------------------------------------------- */
 
+/* The highest arrival rate the spec can plan: base rate (or the larger
+ * ramp end) times every burst multiplier above 1 (bursts may overlap). */
+static double peak_estimate(const struct fp_load_spec *sp)
+{
+	double r = sp->ramp_over_ns > 0
+			   ? (sp->ramp_from > sp->ramp_to ? sp->ramp_from
+							  : sp->ramp_to)
+			   : sp->rate;
+
+	for (size_t i = 0; i < sp->n_bursts; i++)
+		if (sp->bursts[i].multiplier > 1)
+			r *= sp->bursts[i].multiplier;
+	return r;
+}
+
+/* Kafka: one (delivery reports are served by the polling thread, which
+ * must own the slots). HTTP: conf->senders, or one per RATE_PER_SENDER
+ * planned events/s up to the CPUs online; never more than the
+ * concurrency, each shard needs a slot. */
+static int shard_count(const struct fp_load_conf *conf)
+{
+	const struct fp_load_spec *sp = conf->spec;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n;
+
+	if (sp->channel == FP_CHANNEL_KAFKA)
+		return 1;
+	if (conf->senders > 0) {
+		n = conf->senders;
+	} else {
+		double want = ceil(peak_estimate(sp) / RATE_PER_SENDER);
+
+		n = want < 1 ? 1 : want > (double)MAX_SENDERS ? MAX_SENDERS
+							       : (int)want;
+		if (cpus > 0 && n > cpus)
+			n = (int)cpus;
+	}
+	if (n > MAX_SENDERS)
+		n = MAX_SENDERS;
+	if (n > sp->concurrency)
+		n = sp->concurrency;
+	return n < 1 ? 1 : n;
+}
+
+static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
+		      int nslots, struct fp_err *err)
+{
+	sh->g = g;
+	sh->id = id;
+	sh->timer_fd = -1;
+	sh->timer_armed = INT64_MAX;
+	pthread_mutex_init(&sh->mu, NULL);
+	fp_rng_seed(&sh->trace_rng, g->trace_seed,
+		    (uint64_t)g->wall0 + (uint64_t)id);
+	sh->nslots = nslots;
+	sh->slots = calloc((size_t)nslots, sizeof *sh->slots);
+	sh->free_idx = calloc((size_t)nslots, sizeof *sh->free_idx);
+	sh->lat = fp_hist_new();
+	sh->svc = fp_hist_new();
+	if (!sh->slots || !sh->free_idx || !sh->lat || !sh->svc ||
+	    fp_ledger_stream_new(g->ledger, &sh->ledger) != 0)
+		return fp_err_set(err, FP_ENOMEM, "load: out of memory");
+	if (!g->kafka) {
+		sh->multi = curl_multi_init();
+		if (!sh->multi)
+			return fp_err_set(err, FP_ENOMEM, "load: out of memory");
+		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
+		/* Without a timer fd the waits fall back to whole ms. */
+		sh->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+					      TFD_NONBLOCK | TFD_CLOEXEC);
+	}
+	for (int i = 0; i < nslots; i++) {
+		if (!g->kafka && setup_slot(g, &sh->slots[i]) != 0)
+			return fp_err_set(err, FP_EINTERNAL,
+					  "load: cannot set up curl handle for '%s'",
+					  g->conf.url);
+		sh->free_idx[sh->nfree++] = nslots - 1 - i;
+	}
+	return FP_OK;
+}
+
+static void shard_fini(struct shard *sh)
+{
+	if (!sh->g) /* never initialised */
+		return;
+	while (sh->rq_head) { /* only after an aborted drain; defensive */
+		struct pending *p = sh->rq_head;
+
+		sh->rq_head = p->next;
+		free_pending(p);
+	}
+	if (sh->slots) {
+		for (int i = 0; i < sh->nslots; i++) {
+			struct slot *s = &sh->slots[i];
+
+			if (s->easy) {
+				if (s->busy && sh->multi)
+					curl_multi_remove_handle(sh->multi, s->easy);
+				curl_easy_cleanup(s->easy);
+			}
+			curl_slist_free_all(s->hdrs);
+			fp_event_release(&s->ev);
+			free(s->resp);
+		}
+	}
+	if (sh->multi)
+		curl_multi_cleanup(sh->multi);
+	if (sh->timer_fd >= 0)
+		close(sh->timer_fd);
+	fp_ledger_stream_free(sh->ledger);
+	fp_event_builder_free(sh->builder);
+	fp_hist_free(sh->lat);
+	fp_hist_free(sh->svc);
+	free(sh->slots);
+	free(sh->free_idx);
+	pthread_mutex_destroy(&sh->mu);
+}
+
 int fp_loadgen_new(const struct fp_load_conf *conf, struct fp_loadgen **out,
 		   struct fp_err *err)
 {
@@ -951,12 +1398,15 @@ int fp_loadgen_new(const struct fp_load_conf *conf, struct fp_loadgen **out,
 	rc = check_spec(conf, err);
 	if (rc)
 		return rc;
+	if (conf->senders < 0 || conf->senders > MAX_SENDERS)
+		return fp_err_set(err, FP_EINVAL,
+				  "load: senders must be in [0, %d]", MAX_SENDERS);
 
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
 		return fp_err_set(err, FP_EINTERNAL, "curl_global_init: %s",
 				  curl_easy_strerror(curl_init_rc));
-	/* Trace ids must be unique across runs, so their stream is seeded
+	/* Trace ids must be unique across runs, so their streams are seeded
 	 * from the kernel once; the hot path then never makes a syscall. */
 	if (fp_random_hex(seedhex, 16, err) != FP_OK)
 		return err ? err->rc : FP_EINTERNAL;
@@ -976,25 +1426,19 @@ int fp_loadgen_new(const struct fp_load_conf *conf, struct fp_loadgen **out,
 	g->wall0 = fp_wall_ns();
 	g->next_seq = 1;
 	atomic_init(&g->stop, 0);
+	atomic_init(&g->stop_end, 0);
 	pthread_mutex_init(&g->mu, NULL);
 	for (int i = 0; i < 16; i++) {
 		int c = seedhex[i];
 
 		seed = seed << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
 	}
-	fp_rng_seed(&g->trace_rng, seed, (uint64_t)g->wall0);
+	g->trace_seed = seed;
 
-	g->nslots = sp->concurrency;
-	g->slots = calloc((size_t)g->nslots, sizeof *g->slots);
-	g->free_idx = calloc((size_t)g->nslots, sizeof *g->free_idx);
-	g->lat = fp_hist_new();
-	g->svc = fp_hist_new();
-	if (!g->kafka)
-		g->multi = curl_multi_init();
-	if (!g->slots || !g->free_idx || !g->lat || !g->svc ||
-	    (!g->kafka && !g->multi)) {
+	if (fp_ledger_open(conf->ledger_path, &g->ledger, err) != FP_OK) {
+		rc = err ? err->rc : FP_EIO;
 		fp_loadgen_free(g);
-		return fp_err_set(err, FP_ENOMEM, "load: out of memory");
+		return rc;
 	}
 	if (g->kafka) {
 		rc = kafka_setup(g, err);
@@ -1002,31 +1446,35 @@ int fp_loadgen_new(const struct fp_load_conf *conf, struct fp_loadgen **out,
 			fp_loadgen_free(g);
 			return rc;
 		}
-	} else {
-		curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)g->nslots);
 	}
-	for (int i = 0; i < g->nslots; i++) {
-		if (!g->kafka && setup_slot(g, &g->slots[i]) != 0) {
-			fp_loadgen_free(g);
-			return fp_err_set(err, FP_EINTERNAL,
-					  "load: cannot set up curl handle for '%s'",
-					  conf->url);
-		}
-		g->free_idx[g->nfree++] = g->nslots - 1 - i;
-	}
-	if (fp_ledger_open(conf->ledger_path, &g->ledger, err) != FP_OK) {
-		rc = err ? err->rc : FP_EIO;
+	g->nshards = shard_count(conf);
+	g->shards = calloc((size_t)g->nshards, sizeof *g->shards);
+	if (!g->shards) {
 		fp_loadgen_free(g);
-		return rc;
+		return fp_err_set(err, FP_ENOMEM, "load: out of memory");
+	}
+	/* The concurrency cap is split across the shards. */
+	for (int i = 0; i < g->nshards; i++) {
+		int n = sp->concurrency / g->nshards +
+			(i < sp->concurrency % g->nshards);
+
+		rc = shard_init(g, &g->shards[i], i, n, err);
+		if (rc) {
+			fp_loadgen_free(g);
+			return rc;
+		}
 	}
 	*out = g;
 	return FP_OK;
 }
 
+static void *sender_main(void *arg);
+
 int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 		     int64_t duration_ns, struct fp_err *err)
 {
 	struct fp_sched *sched, *old;
+	struct fp_event_ids ids;
 	char *pid;
 	int rc;
 
@@ -1036,6 +1484,22 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 	if (duration_ns <= 0 || !phase_id)
 		return fp_err_set(err, FP_EINVAL,
 				  "load: phase id and a positive duration are required");
+	ids = (struct fp_event_ids){
+		.platform_run_id = g->conf.platform_run_id,
+		.scenario_run_id = g->conf.scenario_run_id,
+		.phase_id = phase_id,
+		.runtime_lane = g->conf.runtime_lane,
+		.event_class = g->conf.event_class,
+	};
+	for (int i = 0; i < g->nshards; i++) {
+		struct fp_event_builder *b;
+
+		rc = fp_event_builder_new(&ids, &b, err);
+		if (rc)
+			return rc;
+		fp_event_builder_free(g->shards[i].builder);
+		g->shards[i].builder = b;
+	}
 	if (fp_sched_build(&g->spec, duration_ns, &sched) != 0)
 		return fp_err_set(err, FP_ENOMEM, "load: out of memory");
 	pid = strdup(phase_id);
@@ -1046,13 +1510,16 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 	free(g->phase_id);
 	g->phase_id = pid;
 	g->n_planned = fp_sched_planned(sched);
-	g->next_k = 0;
 	g->seq_base = g->next_seq;
 	g->next_seq += (uint64_t)g->n_planned;
-	g->window_open = 1;
 	atomic_store(&g->stop, 0);
+	atomic_store(&g->stop_end, 0);
 	g->phase_start = fp_mono_ns();
 	g->phase_end = g->phase_start + duration_ns;
+	for (int i = 0; i < g->nshards; i++) {
+		g->shards[i].next_k = i;
+		g->shards[i].window_open = 1;
+	}
 
 	pthread_mutex_lock(&g->mu);
 	old = g->sched;
@@ -1060,6 +1527,8 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 	g->planned += g->n_planned;
 	if (fp_sched_peak(sched) > g->peak_rate)
 		g->peak_rate = fp_sched_peak(sched);
+	g->open_windows = g->nshards;
+	g->phase_dropped = 0;
 	g->cur_active = 1;
 	g->cur_start = g->phase_start;
 	g->cur_end = g->phase_end;
@@ -1067,18 +1536,25 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 	fp_sched_free(old);
 
 	FP_INFO("event=load_phase_start phase=%s channel=%s planned=%" PRId64
-		" peak_rate=%.3f concurrency=%d",
+		" peak_rate=%.3f concurrency=%d senders=%d",
 		phase_id, g->kafka ? "kafka" : "http", g->n_planned,
-		fp_sched_peak(sched), g->nslots);
-	rc = pthread_create(&g->thread, NULL, sender_main, g);
-	if (rc != 0) {
-		pthread_mutex_lock(&g->mu);
-		g->planned -= g->n_planned;
-		g->cur_active = 0;
-		pthread_mutex_unlock(&g->mu);
-		return fp_err_set(err, FP_EINTERNAL,
-				  "load: cannot start the sender thread: %s",
-				  strerror(rc));
+		fp_sched_peak(sched), g->spec.concurrency, g->nshards);
+	for (int i = 0; i < g->nshards; i++) {
+		rc = pthread_create(&g->shards[i].thread, NULL, sender_main,
+				    &g->shards[i]);
+		if (rc != 0) {
+			/* The started ones stop at once and are joined; their
+			 * unsent events are ledgered as dropped. */
+			atomic_store(&g->stop, 1);
+			for (int j = 0; j < i; j++)
+				pthread_join(g->shards[j].thread, NULL);
+			pthread_mutex_lock(&g->mu);
+			g->cur_active = 0;
+			pthread_mutex_unlock(&g->mu);
+			return fp_err_set(err, FP_EINTERNAL,
+					  "load: cannot start a sender thread: %s",
+					  strerror(rc));
+		}
 	}
 	g->running = 1;
 	return FP_OK;
@@ -1089,24 +1565,32 @@ void fp_loadgen_stop(struct fp_loadgen *g)
 	atomic_store(&g->stop, 1);
 	/* Thread-safe by contract: interrupts curl_multi_poll at once. The
 	 * Kafka sender notices within its poll bound (MAX_POLL_MS). */
-	if (g->multi)
-		curl_multi_wakeup(g->multi);
+	for (int i = 0; i < g->nshards; i++)
+		if (g->shards[i].multi)
+			curl_multi_wakeup(g->shards[i].multi);
+}
+
+static void join_all(struct fp_loadgen *g)
+{
+	if (!g->running)
+		return;
+	/* Bounded: a sender leaves by itself at the latest at its drain
+	 * deadline (window end + timeout + retry delay + 5 s). */
+	for (int i = 0; i < g->nshards; i++)
+		pthread_join(g->shards[i].thread, NULL);
+	g->running = 0;
 }
 
 int fp_loadgen_wait(struct fp_loadgen *g, struct fp_err *err)
 {
-	if (g->running) {
-		/* Bounded: the sender leaves by itself at the latest at the
-		 * drain deadline (window end + timeout + retry delay + 5 s). */
-		pthread_join(g->thread, NULL);
-		g->running = 0;
-	}
+	join_all(g);
 	return fp_ledger_sync(g->ledger, err);
 }
 
 void fp_loadgen_stats(struct fp_loadgen *g, struct fp_load_stats *st)
 {
 	int64_t now = fp_mono_ns(), planned_active;
+	struct fp_hist *lat = fp_hist_new(), *svc = fp_hist_new();
 
 	memset(st, 0, sizeof *st);
 	pthread_mutex_lock(&g->mu);
@@ -1121,26 +1605,41 @@ void fp_loadgen_stats(struct fp_loadgen *g, struct fp_load_stats *st)
 	}
 	st->peak_rate = g->peak_rate;
 	st->planned = g->planned;
-	st->sent = g->sent;
-	st->retries_sent = g->retries_sent;
-	st->accepted = g->accepted;
-	st->duplicates = g->duplicates;
-	st->conflicts = g->conflicts;
-	st->rejected = g->rejected;
-	st->throttled = g->throttled;
-	st->failed = g->failed;
-	st->late = g->late;
-	st->dropped = g->dropped;
-	st->in_flight = g->in_flight;
-	memcpy(st->sent_by_kind, g->sent_by_kind, sizeof st->sent_by_kind);
-	st->p50_ns = fp_hist_percentile(g->lat, 50);
-	st->p95_ns = fp_hist_percentile(g->lat, 95);
-	st->p99_ns = fp_hist_percentile(g->lat, 99);
-	st->max_ns = fp_hist_max(g->lat);
-	st->svc_p50_ns = fp_hist_percentile(g->svc, 50);
-	st->svc_p95_ns = fp_hist_percentile(g->svc, 95);
-	st->svc_p99_ns = fp_hist_percentile(g->svc, 99);
 	pthread_mutex_unlock(&g->mu);
+	for (int i = 0; i < g->nshards; i++) {
+		struct shard *sh = &g->shards[i];
+
+		pthread_mutex_lock(&sh->mu);
+		st->sent += sh->sent;
+		st->retries_sent += sh->retries_sent;
+		st->accepted += sh->accepted;
+		st->duplicates += sh->duplicates;
+		st->conflicts += sh->conflicts;
+		st->rejected += sh->rejected;
+		st->throttled += sh->throttled;
+		st->failed += sh->failed;
+		st->late += sh->late;
+		st->dropped += sh->dropped;
+		st->in_flight += sh->in_flight;
+		for (int k = 0; k < FP_EVENT_KIND_COUNT; k++)
+			st->sent_by_kind[k] += sh->sent_by_kind[k];
+		if (lat && svc) {
+			fp_hist_merge(lat, sh->lat);
+			fp_hist_merge(svc, sh->svc);
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	if (lat && svc) {
+		st->p50_ns = fp_hist_percentile(lat, 50);
+		st->p95_ns = fp_hist_percentile(lat, 95);
+		st->p99_ns = fp_hist_percentile(lat, 99);
+		st->max_ns = fp_hist_max(lat);
+		st->svc_p50_ns = fp_hist_percentile(svc, 50);
+		st->svc_p95_ns = fp_hist_percentile(svc, 95);
+		st->svc_p99_ns = fp_hist_percentile(svc, 99);
+	}
+	fp_hist_free(lat);
+	fp_hist_free(svc);
 	/* Rates over the time actually spent in load phases, so a stopped
 	 * phase compares what was sent with what was due by then. */
 	if (st->active_ns > 0) {
@@ -1195,50 +1694,28 @@ void fp_loadgen_free(struct fp_loadgen *g)
 		return;
 	if (g->running) {
 		fp_loadgen_stop(g);
-		pthread_join(g->thread, NULL);
-		g->running = 0;
+		join_all(g);
 	}
-	while (g->rq_head) { /* only after an aborted drain; defensive */
-		struct pending *p = g->rq_head;
-
-		g->rq_head = p->next;
-		fp_event_release(p->ev);
-		free(p->ev);
-		free(p);
-	}
+	/* Order matters (a crash in rdk:main was once seen at teardown):
+	 * the senders are joined above, so nothing else polls the producer;
+	 * what is still queued is purged and its reports dropped (closing);
+	 * the handle is destroyed while the slots, whose bodies librdkafka
+	 * may still reference (values are not copied), and g, the report
+	 * callback's opaque, are still alive. */
 	if (g->rk) {
-		/* Nothing is waited for: what is still queued is purged, its
-		 * reports dropped (closing), and the handle destroyed. */
 		g->closing = 1;
 		rd_kafka_purge(g->rk, RD_KAFKA_PURGE_F_QUEUE |
 					      RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_flush(g->rk, 1000);
 		rd_kafka_destroy(g->rk);
+		g->rk = NULL;
 	}
-	if (g->slots) {
-		for (int i = 0; i < g->nslots; i++) {
-			struct slot *s = &g->slots[i];
-
-			if (s->easy) {
-				if (s->ev && g->multi)
-					curl_multi_remove_handle(g->multi, s->easy);
-				curl_easy_cleanup(s->easy);
-			}
-			curl_slist_free_all(s->hdrs);
-			if (s->ev) {
-				fp_event_release(s->ev);
-				free(s->ev);
-			}
-		}
-	}
-	if (g->multi)
-		curl_multi_cleanup(g->multi);
+	for (int i = 0; g->shards && i < g->nshards; i++)
+		shard_fini(&g->shards[i]);
+	/* The shards' streams are flushed and freed: the ledger can close. */
 	fp_ledger_close(g->ledger, NULL);
-	fp_hist_free(g->lat);
-	fp_hist_free(g->svc);
 	fp_sched_free(g->sched);
-	free(g->slots);
-	free(g->free_idx);
+	free(g->shards);
 	free(g->phase_id);
 	pthread_mutex_destroy(&g->mu);
 	free(g);

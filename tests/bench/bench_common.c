@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 const char *bench_opt(int argc, char **argv, const char *name,
 		      const char *def)
@@ -66,6 +67,16 @@ double bench_loadavg1(void)
 		fclose(f);
 	}
 	return v;
+}
+
+double bench_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return -1;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 void bench_default_spec(struct fp_load_spec *sp, double rate,

@@ -23,6 +23,8 @@ int bench_flag(int argc, char **argv, const char *name);
 long bench_vmhwm_kb(void);
 long bench_vmrss_kb(void);
 double bench_loadavg1(void);
+/* @returns user + system CPU seconds of this process (all threads). */
+double bench_cpu_s(void);
 
 /* A load spec with the loader's defaults (valid events only, no retries). */
 void bench_default_spec(struct fp_load_spec *sp, double rate,

@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	struct bench_ledger_sum sum;
 	struct fp_err err = {0};
 	int64_t t0, t1, t2;
-	double span_s, rps;
+	double span_s, rps, cpu0, cpu, cpu_win;
 
 	if (bench_flag(argc, argv, "print-body"))
 		return print_body();
@@ -70,6 +70,8 @@ int main(int argc, char **argv)
 	conf.event_class = "fraud.v1";
 	conf.runtime_lane = "shadow";
 	conf.ledger_path = ledger;
+	conf.senders = atoi(bench_opt(argc, argv, "senders", "0"));
+	cpu0 = bench_cpu_s();
 	t0 = fp_mono_ns();
 	if (fp_loadgen_new(&conf, &g, &err) != FP_OK ||
 	    fp_loadgen_start(g, "load", (int64_t)(secs * 1e9), &err) != FP_OK) {
@@ -77,12 +79,19 @@ int main(int argc, char **argv)
 		fp_loadgen_free(g);
 		return 1;
 	}
+	/* CPU used inside the window: the rows of the sends that never went
+	 * out are written after it and are not a cost of the requests. */
+	fp_sleep_ns(t0 + (int64_t)(secs * 1e9) - fp_mono_ns(), NULL);
+	cpu_win = bench_cpu_s() - cpu0;
 	if (fp_loadgen_wait(g, &err) != FP_OK) {
 		fprintf(stderr, "bench_http: wait: %s\n", err.msg);
 		fp_loadgen_free(g);
 		return 1;
 	}
 	t1 = fp_mono_ns();
+	/* CPU of the whole process over the phase and its drain, including
+	 * the dropped rows when planned above capacity. */
+	cpu = bench_cpu_s() - cpu0;
 	fp_loadgen_stats(g, &st);
 	fp_loadgen_free(g);
 	t2 = fp_mono_ns();
@@ -97,14 +106,18 @@ int main(int argc, char **argv)
 	       " completed=%" PRId64 " ok=%" PRId64 " span_s=%.3f planned=%" PRId64 " sent=%" PRId64
 	       " dropped=%" PRId64 " failed=%" PRId64 " stats_rate=%.0f"
 	       " p99_svc_ms=%.3f wait_s=%.3f free_s=%.3f ledger_rows=%" PRId64
-	       " vmhwm_kb=%ld loadavg=%.2f\n",
+	       " vmhwm_kb=%ld cpu_s=%.3f cpu_window_s=%.3f cpu_us_per_req=%.2f"
+	       " senders=%d loadavg=%.2f\n",
 	       rps, sum.completed_in_window,
 	       span_s > 0 ? (double)sum.completed / span_s : 0, sum.completed,
 	       sum.ok, span_s, st.planned, st.sent,
 	       st.dropped, st.failed, st.achieved_rate,
 	       (double)st.svc_p99_ns / 1e6, (double)(t1 - t0) / 1e9,
-	       (double)(t2 - t1) / 1e9, sum.rows, bench_vmhwm_kb(),
-	       bench_loadavg1());
+	       (double)(t2 - t1) / 1e9, sum.rows, bench_vmhwm_kb(), cpu, cpu_win,
+	       sum.completed_in_window > 0
+		       ? cpu_win * 1e6 / (double)sum.completed_in_window
+		       : 0,
+	       conf.senders, bench_loadavg1());
 	bench_ledger_sum_free(&sum);
 	if (!bench_flag(argc, argv, "keep-ledger"))
 		unlink(ledger);

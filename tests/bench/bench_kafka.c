@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "harness/core/fp_clock.h"
 #include "harness/load/fp_load.h"
 #include "tests/bench/bench_common.h"
 
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 	const char *bootstrap = bench_opt(argc, argv, "bootstrap", "127.0.0.1:27092");
 	const char *topic = bench_opt(argc, argv, "topic", "fp.bus.traffic.fraud.v1");
 	double rate = atof(bench_opt(argc, argv, "rate", "300000"));
-	int conc = atoi(bench_opt(argc, argv, "concurrency", "10000"));
+	int conc = atoi(bench_opt(argc, argv, "concurrency", "50000"));
 	double secs = atof(bench_opt(argc, argv, "seconds", "10"));
 	const char *ledger = bench_opt(argc, argv, "ledger", "/tmp/h4-bench/kafka-ledger.tsv");
 	struct fp_kvlist props = {kv, sizeof kv / sizeof kv[0]};
@@ -56,7 +57,8 @@ int main(int argc, char **argv)
 	struct fp_load_stats st;
 	struct bench_ledger_sum sum;
 	struct fp_err err = {0};
-	double span_s, mps;
+	double span_s, mps, cpu0, cpu, cpu_start, cpu_win;
+	int64_t t0;
 
 	bench_default_spec(&sp, rate, conc);
 	sp.channel = FP_CHANNEL_KAFKA;
@@ -70,16 +72,32 @@ int main(int argc, char **argv)
 	conf.ledger_path = ledger;
 	conf.kafka_bootstrap = bootstrap;
 	conf.kafka_props = &props;
-	if (fp_loadgen_new(&conf, &g, &err) != FP_OK) {
+	cpu0 = bench_cpu_s();
+	if (fp_loadgen_new(&conf, &g, &err) == FP_OK)
+		cpu_start = bench_cpu_s();
+	else {
 		printf("fpdrill_kafka SKIP: fp_loadgen_new: %s\n", err.msg);
 		return 2;
 	}
-	if (fp_loadgen_start(g, "load", (int64_t)(secs * 1e9), &err) != FP_OK ||
-	    fp_loadgen_wait(g, &err) != FP_OK) {
+	t0 = fp_mono_ns();
+	if (fp_loadgen_start(g, "load", (int64_t)(secs * 1e9), &err) != FP_OK) {
 		fprintf(stderr, "bench_kafka: %s\n", err.msg);
 		fp_loadgen_free(g);
 		return 1;
 	}
+	/* CPU used inside the window (all threads): the rows of the sends
+	 * that never went out are written after it. */
+	fp_sleep_ns(t0 + (int64_t)(secs * 1e9) - fp_mono_ns(), NULL);
+	cpu_win = bench_cpu_s() - cpu_start;
+	if (fp_loadgen_wait(g, &err) != FP_OK) {
+		fprintf(stderr, "bench_kafka: %s\n", err.msg);
+		fp_loadgen_free(g);
+		return 1;
+	}
+	/* CPU of the whole process (librdkafka's and the ledger writer's
+	 * threads included) over the phase and its drain, per record. At a
+	 * planned rate above capacity it includes the dropped rows. */
+	cpu = bench_cpu_s() - cpu0;
 	fp_loadgen_stats(g, &st);
 	fp_loadgen_free(g);
 	if (bench_ledger_summarise(ledger, (int64_t)(secs * 1e9), &sum) != 0) {
@@ -92,11 +110,14 @@ int main(int argc, char **argv)
 	       " ok=%" PRId64 " completed=%" PRId64
 	       " span_s=%.3f planned=%" PRId64 " sent=%" PRId64
 	       " dropped=%" PRId64 " failed=%" PRId64 " ledger_rows=%" PRId64
-	       " vmhwm_kb=%ld loadavg=%.2f\n",
+	       " vmhwm_kb=%ld cpu_s=%.3f cpu_window_s=%.3f cpu_us_per_msg=%.2f"
+	       " concurrency=%d loadavg=%.2f\n",
 	       mps, sum.ok_in_window,
 	       span_s > 0 ? (double)sum.ok / span_s : 0, sum.ok, sum.completed, span_s, st.planned, st.sent,
-	       st.dropped, st.failed, sum.rows, bench_vmhwm_kb(),
-	       bench_loadavg1());
+	       st.dropped, st.failed, sum.rows, bench_vmhwm_kb(), cpu, cpu_win,
+	       sum.ok_in_window > 0 ? cpu_win * 1e6 / (double)sum.ok_in_window
+				    : 0,
+	       conc, bench_loadavg1());
 	bench_ledger_sum_free(&sum);
 	if (!bench_flag(argc, argv, "keep-ledger"))
 		unlink(ledger);

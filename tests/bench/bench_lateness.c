@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	struct fp_load_stats st;
 	struct bench_ledger_sum sum;
 	struct fp_err err = {0};
-	double la0 = bench_loadavg1();
+	double la0 = bench_loadavg1(), cpu0, cpu;
 
 	bench_default_spec(&sp, rate, conc);
 	conf.spec = &sp;
@@ -43,6 +43,8 @@ int main(int argc, char **argv)
 	conf.event_class = "fraud.v1";
 	conf.runtime_lane = "shadow";
 	conf.ledger_path = ledger;
+	conf.senders = atoi(bench_opt(argc, argv, "senders", "0"));
+	cpu0 = bench_cpu_s();
 	if (fp_loadgen_new(&conf, &g, &err) != FP_OK ||
 	    fp_loadgen_start(g, "load", (int64_t)(secs * 1e9), &err) != FP_OK ||
 	    fp_loadgen_wait(g, &err) != FP_OK) {
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
 		fp_loadgen_free(g);
 		return 1;
 	}
+	cpu = bench_cpu_s() - cpu0;
 	fp_loadgen_stats(g, &st);
 	fp_loadgen_free(g);
 	if (bench_ledger_summarise(ledger, 0, &sum) != 0) {
@@ -61,7 +64,7 @@ int main(int argc, char **argv)
 	       " late_max_us=%.1f early=%" PRId64 " late_gt10ms=%" PRId64
 	       " dropped=%" PRId64 " sent=%" PRId64 " achieved=%.1f"
 	       " lat_p99_ms=%.3f lat_max_ms=%.3f loadavg_start=%.2f"
-	       " loadavg_end=%.2f\n",
+	       " loadavg_end=%.2f cpu_s=%.3f cpu_us_per_event=%.2f\n",
 	       rate, fp_hist_count(sum.lateness),
 	       us(fp_hist_percentile(sum.lateness, 50)),
 	       us(fp_hist_percentile(sum.lateness, 99)),
@@ -69,7 +72,7 @@ int main(int argc, char **argv)
 	       us(fp_hist_max(sum.lateness)), sum.lateness_neg, st.late,
 	       st.dropped, st.sent, st.achieved_rate,
 	       (double)st.p99_ns / 1e6, (double)st.max_ns / 1e6, la0,
-	       bench_loadavg1());
+	       bench_loadavg1(), cpu, st.sent > 0 ? cpu * 1e6 / (double)st.sent : 0);
 	bench_ledger_sum_free(&sum);
 	if (!bench_flag(argc, argv, "keep-ledger"))
 		unlink(ledger);

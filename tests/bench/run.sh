@@ -9,6 +9,7 @@
 # Usage: tests/bench/run.sh [http] [kafka] [rss] [lateness] [invariants]
 #        (default: all). Environment:
 #   BENCH_RUNS=3              runs per benchmark (pairs for http and kafka)
+#   BENCH_SENDERS=0           bench_http sender threads (0 = the generator's choice)
 #   BENCH_SECONDS=10          duration of one http / kafka run
 #   BENCH_NGINX_PORT=27180    loopback port of the nginx sink
 #   BENCH_RSS_CHECKPOINTS=1000000,10000000
@@ -28,6 +29,7 @@ WORK=${FPDRILL_BENCH_WORK:-/tmp/fpdrill-bench}
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-10}
 NGINX_PORT=${BENCH_NGINX_PORT:-27180}
+export BENCH_SENDERS=${BENCH_SENDERS:-0}
 RSS_CPS=${BENCH_RSS_CHECKPOINTS:-1000000,10000000}
 INV_ROWS=${BENCH_INV_ROWS:-10000000}
 STACK=$REPO/envs/local/stack
@@ -134,27 +136,32 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
   local size; size=$(wc -c <"$body")
-  local -a W F R; local i wline fline w f la
-  echo "| pair | load avg (1/5/15 min) | wrk req/s | fpdrill req/s | ratio |" >"$WORK/http.md"
-  echo "|---|---|---|---|---|" >>"$WORK/http.md"
+  local -a W F R; local i wline fline w f la wcpu wn
+  echo "| pair | load avg (1/5/15 min) | wrk req/s | fpdrill req/s | ratio | wrk CPU us/req | fpdrill CPU us/req |" >"$WORK/http.md"
+  echo "|---|---|---|---|---|---|---|" >>"$WORK/http.md"
   for i in $(seq "$RUNS"); do
     la=$(loadavg)
-    run_wrk() { wline=$(wrk -t2 -c64 -d"${SECS}s" -s "$lua" "$URL"); }
+    # wrk's CPU (user + system seconds) comes from GNU time on stderr.
+    run_wrk() { wline=$(/usr/bin/time -f 'wrk_cpu_s=%U %S' wrk -t2 -c64 -d"${SECS}s" \
+                  -s "$lua" "$URL" 2>&1); }
     run_fp() { fline=$("$BIN/bench_http" --url "$URL" --rate 150000 --concurrency 64 \
-                 --seconds "$SECS" --ledger "$WORK/http-ledger.tsv"); }
+                 --senders "${BENCH_SENDERS:-0}" --seconds "$SECS" \
+                 --ledger "$WORK/http-ledger.tsv"); }
     if (( i % 2 )); then run_wrk; sleep 1; run_fp; else run_fp; sleep 1; run_wrk; fi
     w=$(awk '/Requests\/sec/ {print $2}' <<<"$wline")
+    wn=$(awk '/requests in/ {print $1}' <<<"$wline")
+    wcpu=$(awk -v n="$wn" '/wrk_cpu_s=/ {split($1, a, "="); printf "%.2f", (a[2] + $2) * 1e6 / n}' <<<"$wline")
     f=$(field rps "$fline")
-    echo "http pair=$i wrk_rps=$w body_bytes=$size loadavg=\"$la\"" >>"$RESULTS"
+    echo "http pair=$i wrk_rps=$w wrk_requests=$wn wrk_cpu_us_per_req=$wcpu body_bytes=$size loadavg=\"$la\"" >>"$RESULTS"
     echo "$fline" >>"$RESULTS"
     W+=("$w"); F+=("$f"); R+=("$(ratio "$f" "$w")")
-    echo "| $i | $la | $w | $f | ${R[-1]} |" >>"$WORK/http.md"
+    echo "| $i | $la | $w | $f | ${R[-1]} | $wcpu | $(field cpu_us_per_req "$fline") |" >>"$WORK/http.md"
     sleep 1
   done
   read -r wm wlo whi <<<"$(stats "${W[@]}")"
   read -r fm flo fhi <<<"$(stats "${F[@]}")"
   read -r rm rlo rhi <<<"$(stats "${R[@]}")"
-  echo "| **median (min-max)** | | $wm ($wlo-$whi) | $fm ($flo-$fhi) | $rm ($rlo-$rhi) |" >>"$WORK/http.md"
+  echo "| **median (min-max)** | | $wm ($wlo-$whi) | $fm ($flo-$fhi) | $rm ($rlo-$rhi) | | |" >>"$WORK/http.md"
   echo "$fm" >"$WORK/http-fp-median"
   printf '\n### 1. HTTP: fpdrill (open model, ledgered) vs wrk -t2 -c64 (closed loop), body %s B\n\n' "$size"
   cat "$WORK/http.md"
@@ -164,36 +171,44 @@ bench_kafka_pairs() {
   local bootstrap topic=fp.bus.traffic.fraud.v1 size
   bootstrap=$(endpoint FPD_KAFKA_BOOTSTRAP)
   size=$(wc -c <"$WORK/body.json" 2>/dev/null || "$BIN/bench_http" --print-body | wc -c)
-  local -a P F R; local i pline fline p f la skip=0
-  echo "| pair | load avg (1/5/15 min) | librdkafka msgs/s | fpdrill msgs/s | ratio |" >"$WORK/kafka.md"
-  echo "|---|---|---|---|---|" >>"$WORK/kafka.md"
+  local -a P F R N; local i pline nline fline p f n la skip=0
+  # The peer puts the contract's nine record headers on every record, as
+  # fpdrill does (same bytes on the wire); the headerless peer (the method
+  # before 2026-11-23 22:00) runs too, for comparison with older numbers.
+  echo "| pair | load avg (1/5/15 min) | librdkafka msgs/s (same headers) | fpdrill msgs/s | ratio | librdkafka msgs/s, no headers | ratio to it | peer CPU us/msg | fpdrill CPU us/msg |" >"$WORK/kafka.md"
+  echo "|---|---|---|---|---|---|---|---|---|" >>"$WORK/kafka.md"
   for i in $(seq "$RUNS"); do
     la=$(loadavg)
     run_peer() { pline=$("$BIN/bench_kafka_peer" --bootstrap "$bootstrap" --topic "$topic" \
                    --size "$size" --seconds "$SECS"); }
+    run_nohdr() { nline=$("$BIN/bench_kafka_peer" --bootstrap "$bootstrap" --topic "$topic" \
+                   --size "$size" --seconds "$SECS" --no-headers); }
     run_fp() { fline=$("$BIN/bench_kafka" --bootstrap "$bootstrap" --topic "$topic" \
                  --seconds "$SECS" --ledger "$WORK/kafka-ledger.tsv") || true; }
-    if (( i % 2 )); then run_peer; sleep 1; run_fp; else run_fp; sleep 1; run_peer; fi
+    if (( i % 2 )); then run_peer; sleep 1; run_fp; sleep 1; run_nohdr
+    else run_nohdr; sleep 1; run_fp; sleep 1; run_peer; fi
     echo "kafka pair=$i loadavg=\"$la\" $pline" >>"$RESULTS"
+    echo "kafka pair=$i loadavg=\"$la\" $nline" >>"$RESULTS"
     echo "$fline" >>"$RESULTS"
-    p=$(field mps "$pline")
+    p=$(field mps "$pline"); n=$(field mps "$nline")
     if [[ $fline == *SKIP* ]]; then
       skip=1; f="SKIP"; P+=("$p")
-      echo "| $i | $la | $p | skipped | - |" >>"$WORK/kafka.md"
+      echo "| $i | $la | $p | skipped | - | $n | - | | |" >>"$WORK/kafka.md"
     else
-      f=$(field mps "$fline"); P+=("$p"); F+=("$f"); R+=("$(ratio "$f" "$p")")
-      echo "| $i | $la | $p | $f | ${R[-1]} |" >>"$WORK/kafka.md"
+      f=$(field mps "$fline"); P+=("$p"); F+=("$f"); R+=("$(ratio "$f" "$p")"); N+=("$(ratio "$f" "$n")")
+      echo "| $i | $la | $p | $f | ${R[-1]} | $n | ${N[-1]} | $(field cpu_us_per_msg "$pline") | $(field cpu_us_per_msg "$fline") |" >>"$WORK/kafka.md"
     fi
     sleep 1
   done
   read -r pm plo phi <<<"$(stats "${P[@]}")"
   if (( skip )); then
-    echo "| **median (min-max)** | | $pm ($plo-$phi) | not run | - |" >>"$WORK/kafka.md"
+    echo "| **median (min-max)** | | $pm ($plo-$phi) | not run | - | | | | |" >>"$WORK/kafka.md"
     echo "bench_kafka: $fline" >&2
   else
     read -r fm flo fhi <<<"$(stats "${F[@]}")"
     read -r rm rlo rhi <<<"$(stats "${R[@]}")"
-    echo "| **median (min-max)** | | $pm ($plo-$phi) | $fm ($flo-$fhi) | $rm ($rlo-$rhi) |" >>"$WORK/kafka.md"
+    read -r nm nlo nhi <<<"$(stats "${N[@]}")"
+    echo "| **median (min-max)** | | $pm ($plo-$phi) | $fm ($flo-$fhi) | $rm ($rlo-$rhi) | | $nm ($nlo-$nhi) | | |" >>"$WORK/kafka.md"
   fi
   printf '\n### 2. Kafka: fpdrill channel kafka (ledgered) vs plain librdkafka producer, %s B records\n\n' "$size"
   cat "$WORK/kafka.md"
@@ -202,8 +217,8 @@ bench_kafka_pairs() {
 bench_lateness_runs() {
   local i line
   printf '\n### 4. Scheduler lateness at 10k events/s for 30 s (sent_ns - intended_ns)\n\n'
-  echo "| run | load avg at start | samples | p50 us | p99 us | p99.9 us | max us | late > 10 ms | dropped |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| run | load avg at start | samples | p50 us | p99 us | p99.9 us | max us | late > 10 ms | dropped | CPU us/event |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for i in $(seq "$RUNS"); do
     line=$("$BIN/bench_lateness" --url "$URL" --rate 10000 --seconds 30 \
              --ledger "$WORK/lateness-ledger.tsv")
@@ -211,7 +226,7 @@ bench_lateness_runs() {
     echo "| $i | $(field loadavg_start "$line") | $(field samples "$line") |" \
          "$(field late_p50_us "$line") | $(field late_p99_us "$line") |" \
          "$(field late_p999_us "$line") | $(field late_max_us "$line") |" \
-         "$(field late_gt10ms "$line") | $(field dropped "$line") |"
+         "$(field late_gt10ms "$line") | $(field dropped "$line") | $(field cpu_us_per_event "$line") |"
   done
 }
 

@@ -7,9 +7,11 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/core/fp_clock.h"
 #include "harness/load/fp_load.h"
 #include "harness/load/fp_load_int.h"
 
@@ -390,5 +392,166 @@ Test(event, kind_bodies_have_their_shape)
 		cr_assert_not_null(json_object_get(p, "amount_minor"));
 		json_decref(j);
 		fp_event_release(&ev);
+	}
+}
+
+/* ---- the direct formatter against a jansson oracle ----------------------- */
+
+/* The jansson builder the generator used before bodies were formatted
+ * directly: the bytes and hashes must not have moved. */
+static json_t *oracle_payload(const struct fp_event *ev)
+{
+	json_t *p = json_object();
+	char tmp[32];
+
+	json_object_set_new(p, "account_id", json_string(ev->account_id));
+	if (ev->kind == FP_EVENT_WRONG_TYPE) {
+		snprintf(tmp, sizeof tmp, "%lld", (long long)ev->amount_minor);
+		json_object_set_new(p, "amount_minor", json_string(tmp));
+	} else if (!ev->dropped_field || strcmp(ev->dropped_field, "amount_minor")) {
+		json_object_set_new(p, "amount_minor", json_integer(ev->amount_minor));
+	}
+	if (!ev->dropped_field || strcmp(ev->dropped_field, "currency"))
+		json_object_set_new(p, "currency", json_string("EUR"));
+	json_object_set_new(p, "merchant_id", json_string(ev->merchant_id));
+	json_object_set_new(p, "channel", json_string(ev->channel));
+	json_object_set_new(p, "country", json_string(ev->country));
+	if (ev->kind == FP_EVENT_COMPATIBLE) {
+		snprintf(tmp, sizeof tmp, "dev-%06llu",
+			 (unsigned long long)(ev->seq % 1000000));
+		json_object_set_new(p, "device_id", json_string(tmp));
+	}
+	if (ev->kind == FP_EVENT_OVERSIZE) {
+		size_t n = FP_EVENT_OVERSIZE_MIN + 1;
+		char *note = malloc(n);
+
+		memset(note, 'x', n);
+		json_object_set_new(p, "note", json_stringn(note, n));
+		free(note);
+	}
+	return p;
+}
+
+/* @returns the body jansson would have made (caller frees), its hash. */
+static char *oracle_body(const struct fp_event_ids *id, const struct fp_event *ev,
+			 char hash[65], size_t *len)
+{
+	json_t *env = json_object(), *p = oracle_payload(ev);
+	char when[40], *s;
+
+	fp_payload_hash(p, hash);
+	fp_fmt_iso8601(ev->occurred_wall_ns, when, sizeof when);
+	json_object_set_new(env, "schema_version", json_string(ev->schema_version));
+	json_object_set_new(env, "platform_run_id", json_string(id->platform_run_id));
+	if (id->scenario_run_id)
+		json_object_set_new(env, "scenario_run_id", json_string(id->scenario_run_id));
+	if (id->phase_id)
+		json_object_set_new(env, "phase_id", json_string(id->phase_id));
+	if (id->runtime_lane)
+		json_object_set_new(env, "runtime_lane", json_string(id->runtime_lane));
+	json_object_set_new(env, "event_class", json_string(id->event_class));
+	json_object_set_new(env, "event_id", json_string(ev->event_id));
+	json_object_set_new(env, "occurred_at", json_string(when));
+	json_object_set_new(env, "payload", p);
+	s = json_dumps(env, JSON_COMPACT);
+	json_decref(env);
+	cr_assert_not_null(s);
+	*len = strlen(s);
+	if (ev->kind == FP_EVENT_MALFORMED_JSON) {
+		*len /= 2;
+		s[*len] = '\0';
+		hash[0] = '\0';
+	}
+	return s;
+}
+
+static void assert_same_as_oracle(const struct fp_event_ids *id,
+				  const struct fp_event *ev)
+{
+	char hash[65];
+	size_t len;
+	char *want = oracle_body(id, ev, hash, &len);
+
+	cr_assert_eq(ev->body_len, len, "seq %llu kind %s: length %zu, oracle %zu",
+		     (unsigned long long)ev->seq, fp_event_kind_name(ev->kind),
+		     ev->body_len, len);
+	cr_assert(memcmp(ev->body, want, len) == 0, "seq %llu: body\n%.400s\noracle\n%.400s",
+		  (unsigned long long)ev->seq, ev->body, want);
+	cr_assert_eq(ev->body[len], '\0');
+	cr_assert_str_eq(ev->payload_hash, hash, "seq %llu", (unsigned long long)ev->seq);
+	free(want);
+}
+
+Test(event, direct_bytes_equal_jansson_oracle)
+{
+	/* Identity strings that need every escape jansson makes, UTF-8 kept
+	 * verbatim, a slash (not escaped), DEL (not escaped). */
+	static const struct fp_event_ids odd = {
+		.platform_run_id = "run \"q\" \\ / \x01\x1f\x7f",
+		.scenario_run_id = "tab\there\nnl\rcr\bbs\fff",
+		.phase_id = "ph\xc3\xa4se-\xe2\x82\xac-\xf0\x9f\x98\x80",
+		.runtime_lane = NULL,
+		.event_class = "fraud.v1",
+	};
+	const struct fp_event_ids *sets[] = {&ids, &odd};
+	struct fp_event_mix m = mix;
+	/* Walls across a day boundary and with a zero millisecond part,
+	 * so the builder's date cache is exercised. */
+	const int64_t walls[] = {WALL, INT64_C(1795478399999000000),
+				 INT64_C(1795478400000000000), INT64_C(0),
+				 INT64_C(951782400000000000) /* 2000-02-29 */};
+
+	memcpy(m.kinds, full_mix, sizeof m.kinds);
+	for (size_t si = 0; si < 2; si++) {
+		struct fp_event_builder *b;
+		struct fp_event reused;
+		struct fp_err err = {0};
+
+		cr_assert_eq(fp_event_builder_new(sets[si], &b, &err), FP_OK, "%s", err.msg);
+		memset(&reused, 0, sizeof reused);
+		for (uint64_t seq = 1; seq <= 3000; seq++) {
+			int64_t wall = walls[seq % 5] + (int64_t)seq * 1000003;
+			struct fp_event fresh;
+
+			/* The reused buffer and a fresh build agree. */
+			cr_assert_eq(fp_event_build_with(b, &m, seq, wall, &reused, &err),
+				     FP_OK, "%s", err.msg);
+			assert_same_as_oracle(sets[si], &reused);
+			if (seq % 97 == 0) {
+				cr_assert_eq(fp_event_build(sets[si], &m, seq, wall, &fresh, &err),
+					     FP_OK);
+				cr_assert_str_eq(fresh.body, reused.body);
+				fp_event_release(&fresh);
+			}
+			if (reused.kind == FP_EVENT_HASH_CONFLICT) {
+				cr_assert_eq(fp_event_conflict_with(b, &reused, &err), FP_OK);
+				assert_same_as_oracle(sets[si], &reused);
+			}
+		}
+		fp_event_release(&reused);
+		fp_event_builder_free(b);
+	}
+}
+
+Test(event, builder_refuses_invalid_utf8)
+{
+	static const char *const bad[] = {
+		"\xc0\xaf",             /* overlong '/' */
+		"\xed\xa0\x80",         /* surrogate */
+		"\xf4\x90\x80\x80",     /* above U+10FFFF */
+		"a\x80",                /* stray continuation */
+		"\xe2\x82",             /* truncated */
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct fp_event_ids id = ids;
+		struct fp_event_builder *b = (void *)1;
+		struct fp_err err = {0};
+
+		id.phase_id = bad[i];
+		/* jansson refuses the same strings. */
+		cr_assert_null(json_string(bad[i]));
+		cr_assert_eq(fp_event_builder_new(&id, &b, &err), FP_EINVAL, "case %zu", i);
+		cr_assert_null(b);
 	}
 }

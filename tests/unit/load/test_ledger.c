@@ -104,3 +104,62 @@ Test(ledger, open_failure_is_reported)
 	cr_assert_null(l);
 	cr_assert(strstr(err.msg, "ledger"));
 }
+
+/* The escaping fast path tests 8 bytes at a time: every special byte at
+ * every offset of strings up to 20 bytes, plus bytes that only look
+ * special to the word test (other control characters, kept verbatim). */
+Test(ledger, escapes_at_every_offset)
+{
+	static const char specials[] = {'\\', '\t', '\n', '\r', '\x01', '\x0b', 'x'};
+	char path[] = "/tmp/fp-ledger-XXXXXX";
+	int fd = mkstemp(path);
+	struct fp_ledger *l;
+	struct fp_err err = {0};
+	char *want = calloc(1, 1 << 20), *w = want, *got;
+	size_t nrows = 0;
+
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(fp_ledger_open(path, &l, &err), FP_OK, "%s", err.msg);
+	for (size_t len = 1; len <= 20; len++)
+		for (size_t at = 0; at < len; at++)
+			for (size_t k = 0; k < sizeof specials; k++) {
+				char text[24];
+				struct fp_ledger_row r = {
+					.seq = 1, .attempt = 1,
+					.amount_minor = FP_LEDGER_NULL,
+					.intended_ns = FP_LEDGER_NULL,
+					.sent_ns = FP_LEDGER_NULL,
+					.done_ns = FP_LEDGER_NULL,
+					.http_status = FP_LEDGER_NULL,
+					.partition = FP_LEDGER_NULL,
+					.kafka_offset = FP_LEDGER_NULL,
+				};
+
+				memset(text, 'a' + (int)(len % 26), len);
+				text[at] = specials[k];
+				text[len] = '\0';
+				r.error = text;
+				fp_ledger_write(l, &r);
+				nrows++;
+				w += sprintf(w, "1\t\\N\t\\N\t1\t\\N\t\\N\t\\N\t\\N\t\\N\t"
+					     "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t");
+				for (size_t i = 0; i < len; i++) {
+					switch (text[i]) {
+					case '\\': w += sprintf(w, "\\\\"); break;
+					case '\t': w += sprintf(w, "\\t"); break;
+					case '\n': w += sprintf(w, "\\n"); break;
+					case '\r': w += sprintf(w, "\\r"); break;
+					default: *w++ = text[i];
+					}
+				}
+				w += sprintf(w, "\t\\N\n");
+			}
+	cr_assert_eq(fp_ledger_rows(l), (int64_t)nrows);
+	cr_assert_eq(fp_ledger_close(l, &err), FP_OK, "%s", err.msg);
+	got = read_all(path);
+	cr_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	unlink(path);
+}

@@ -1008,3 +1008,142 @@ Test(loadgen, kafka_channel_against_mock_cluster, .timeout = 30)
 	rd_kafka_mock_cluster_destroy(mc);
 	rd_kafka_destroy(host);
 }
+
+/* ---- several sender threads ------------------------------------------------ */
+
+/*
+ * Three senders share one schedule: every original of the phase is sent
+ * (or dropped) exactly once, at its own intended time, each retry follows
+ * its own original, the counters add up across the threads, and one ledger
+ * holds every row. A stop ends all three windows at one instant.
+ */
+Test(loadgen, senders_share_one_schedule, .timeout = 30)
+{
+	struct stub st;
+	struct stub_conf sc = {.dup_on_repeat = 1};
+	struct fixture fx;
+	struct fp_load_stats s;
+	struct row *rows;
+	size_t n;
+	int64_t originals = 0, retries = 0, dropped = 0;
+	static int seen[1201];
+	struct checks ck = {0};
+
+	cr_assert_eq(stub_start(&st, &sc), 0);
+	fx_init(&fx, st.url);
+	fx.spec.rate = 600;
+	fx.spec.concurrency = 6;
+	fx.spec.retry_share = 0.1;
+	fx.conf.senders = 3;
+	run_phase(&fx, "shared", 2 * SEC, &s);
+	stub_stop(&st);
+	stub_free(&st);
+	cr_assert_eq(s.planned, 1200);
+	cr_assert_eq(s.sent + s.dropped, s.planned);
+	if (!slow_env())
+		cr_assert_eq(s.sent, s.planned);
+	cr_assert_eq(s.accepted, s.sent);
+	cr_assert_eq(s.duplicates, s.retries_sent);
+	cr_assert_eq(s.in_flight + s.failed, 0);
+
+	n = read_ledger(fx.ledger, &rows);
+	cr_assert_eq((int64_t)n, s.sent + s.retries_sent + s.dropped);
+	memset(seen, 0, sizeof seen);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+
+		CHECK(&ck, r->seq >= 1 && r->seq <= 1200, "seq %lld", (long long)r->seq);
+		if (r->seq < 1 || r->seq > 1200)
+			continue;
+		if (strcmp(r->kind, "original") == 0) {
+			seen[r->seq]++;
+			originals++;
+			dropped += strcmp(r->outcome, "dropped") == 0;
+			/* Event k (seq k + 1) is due at k / 600 s: never early. */
+			if (strcmp(r->outcome, "dropped") != 0)
+				CHECK(&ck, r->sent >= r->intended,
+				      "seq %lld sent %lld before intended %lld",
+				      (long long)r->seq, (long long)r->sent,
+				      (long long)r->intended);
+		} else {
+			retries++;
+		}
+	}
+	CHECKS_OK(&ck);
+	for (int k = 1; k <= 1200; k++)
+		cr_assert_eq(seen[k], 1, "seq %d ledgered %d times as original", k, seen[k]);
+	/* Intended times follow the one schedule: k / rate apart. */
+	{
+		int64_t t_first = -1, t_last = -1;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(rows[i].kind, "original") != 0)
+				continue;
+			if (rows[i].seq == 1)
+				t_first = rows[i].intended;
+			if (rows[i].seq == 1200)
+				t_last = rows[i].intended;
+		}
+		cr_assert(llabs((t_last - t_first) - 1199 * SEC / 600) < 1000,
+			  "seq 1 -> 1200 intended %lld ns apart",
+			  (long long)(t_last - t_first));
+	}
+	cr_assert_eq(originals, 1200);
+	cr_assert_eq(dropped, s.dropped);
+	cr_assert_eq(retries, s.retries_sent);
+	cr_assert_gt(retries, 0);
+	free(rows);
+	fx_fini(&fx);
+}
+
+Test(loadgen, senders_stop_together, .timeout = 30)
+{
+	struct stub st;
+	struct stub_conf sc = {0};
+	struct fixture fx;
+	struct fp_load_stats s;
+	struct fp_loadgen *g = NULL;
+	struct fp_err err = {0};
+	struct row *rows;
+	size_t n;
+	int64_t last_sent_intended = -1, first_dropped_intended = INT64_MAX;
+
+	cr_assert_eq(stub_start(&st, &sc), 0);
+	fx_init(&fx, st.url);
+	fx.spec.rate = 300;
+	fx.conf.senders = 4;
+	cr_assert_eq(fp_loadgen_new(&fx.conf, &g, &err), FP_OK, "%s", err.msg);
+	cr_assert_eq(fp_loadgen_start(g, "long", 10 * SEC, &err), FP_OK);
+	fp_sleep_ns(400 * MS, NULL);
+	fp_loadgen_stop(g);
+	cr_assert_eq(fp_loadgen_wait(g, &err), FP_OK, "%s", err.msg);
+	fp_loadgen_stats(g, &s);
+	fp_loadgen_free(g);
+	stub_stop(&st);
+	stub_free(&st);
+	cr_assert_eq(s.planned, 3000);
+	cr_assert_eq(s.sent + s.dropped, 3000);
+	cr_assert_lt(s.sent, 600);
+	if (!slow_env())
+		cr_assert(s.achieved_rate > 255 && s.achieved_rate < 345,
+			  "achieved %.1f", s.achieved_rate);
+	n = read_ledger(fx.ledger, &rows);
+	cr_assert_eq((int64_t)n, 3000);
+	/* One window end for all senders: what was sent was due before what
+	 * was dropped (give or take a late wake-up of one sender). */
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rows[i].outcome, "dropped") == 0) {
+			if (rows[i].intended < first_dropped_intended)
+				first_dropped_intended = rows[i].intended;
+		} else if (rows[i].intended > last_sent_intended) {
+			last_sent_intended = rows[i].intended;
+		}
+	}
+	if (!slow_env())
+		cr_assert_lt(last_sent_intended, first_dropped_intended + 20 * MS,
+			     "sent up to %lld, dropped from %lld",
+			     (long long)last_sent_intended,
+			     (long long)first_dropped_intended);
+	free(rows);
+	fx_fini(&fx);
+}
