@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/backend/fp_kafka.h"
 #include "harness/core/fp_clock.h"
 #include "harness/core/fp_hash.h"
 #include "harness/core/fp_log.h"
@@ -1178,10 +1179,11 @@ static int kafka_setup(struct fp_loadgen *g, struct fp_err *err)
 	    kafka_set(kc, "linger.ms", "1", err) ||
 	    kafka_set(kc, "client.id", "fpdrill-load", err))
 		goto fail;
-	for (size_t i = 0; g->conf.kafka_props && i < g->conf.kafka_props->n; i++)
-		if (kafka_set(kc, g->conf.kafka_props->items[i].key,
-			      g->conf.kafka_props->items[i].value, err))
-			goto fail;
+	/* The profile's properties, and its MSK IAM token callback if any. */
+	if (fp_kafka_conf_apply(kc, g->conf.kafka_props, e, sizeof e)) {
+		fp_err_set(err, FP_EINVAL, "load: kafka property: %s", e);
+		goto fail;
+	}
 	if (kafka_set(kc, "enable.idempotence", "true", err) ||
 	    kafka_set(kc, "acks", "all", err) ||
 	    kafka_set(kc, "message.timeout.ms", tmo, err))
