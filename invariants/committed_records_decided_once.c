@@ -97,15 +97,7 @@ static int check(const struct fp_check_ctx *ctx, const struct fp_kvlist *with,
 	uncommitted = strtoll(fp_rows_get(rows, 0, 3), NULL, 10);
 	parts = strtoll(fp_rows_get(rows, 0, 4), NULL, 10);
 	final_parts = strtoll(fp_rows_get(rows, 0, 5), NULL, 10);
-	for (size_t k = 0; k < fp_rows_count(rows) &&
-			   res->n_examples < FP_CHECK_MAX_EXAMPLES;
-	     k++) {
-		const char *v = fp_rows_get(rows, k, 6);
-
-		if (v)
-			snprintf(res->examples[res->n_examples++],
-				 sizeof res->examples[0], "%s", v);
-	}
+	fp_check_take_examples(res, rows, 6);
 	fp_rows_free(rows);
 	if (parts == 0)
 		snprintf(res->detail, sizeof res->detail,

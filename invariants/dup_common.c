@@ -39,15 +39,7 @@ int fp__check_at_most_one(const struct fp_check_ctx *ctx, const char *table,
 	snprintf(what, sizeof what, "events with more than one %s", noun);
 	snprintf(pop, sizeof pop, "events with a %s", noun);
 	fp_check_judge(res, dups, judged, what, pop);
-	for (size_t i = 0; i < fp_rows_count(rows) &&
-			   res->n_examples < FP_CHECK_MAX_EXAMPLES;
-	     i++) {
-		const char *v = fp_rows_get(rows, i, 2);
-
-		if (v)
-			snprintf(res->examples[res->n_examples++],
-				 sizeof res->examples[0], "%s", v);
-	}
+	fp_check_take_examples(res, rows, 2);
 	fp_rows_free(rows);
 	return FP_OK;
 }

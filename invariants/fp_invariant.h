@@ -89,6 +89,14 @@ void fp_check_judge(struct fp_check_result *res, long long violations,
 		    const char *population);
 
 /*
+ * @brief Append column col of each row as an example (rows whose value is
+ *        NULL are skipped), up to the example limit. For checks whose one
+ *        query returns the counts and the examples together.
+ */
+void fp_check_take_examples(struct fp_check_result *res,
+			    const struct fp_rows *rows, size_t col);
+
+/*
  * @brief Run a query whose rows are examples (column 0 is the text, e.g. an
  *        event id and a count); append up to the example limit.
  */

@@ -87,15 +87,7 @@ static int check(const struct fp_check_ctx *ctx, const struct fp_kvlist *with,
 		       "decisions whose origin offset does not map to exactly "
 		       "one ledgered event",
 		       "decisions");
-	for (size_t i = 0; i < fp_rows_count(rows) &&
-			   res->n_examples < FP_CHECK_MAX_EXAMPLES;
-	     i++) {
-		const char *v = fp_rows_get(rows, i, 3);
-
-		if (v)
-			snprintf(res->examples[res->n_examples++],
-				 sizeof res->examples[0], "%s", v);
-	}
+	fp_check_take_examples(res, rows, 3);
 	fp_rows_free(rows);
 	return FP_OK;
 }

@@ -45,6 +45,20 @@ void fp_check_judge(struct fp_check_result *res, long long violations,
 			 "nothing to judge: no %s", population);
 }
 
+void fp_check_take_examples(struct fp_check_result *res,
+			    const struct fp_rows *rows, size_t col)
+{
+	for (size_t i = 0; i < fp_rows_count(rows) &&
+			   res->n_examples < FP_CHECK_MAX_EXAMPLES;
+	     i++) {
+		const char *v = fp_rows_get(rows, i, col);
+
+		if (v)
+			snprintf(res->examples[res->n_examples++],
+				 sizeof res->examples[0], "%s", v);
+	}
+}
+
 int fp_check_examples(const struct fp_check_ctx *ctx,
 		      struct fp_check_result *res, const char *sql,
 		      int nparams, const char *const *params,
