@@ -24,6 +24,7 @@
 
 #include <curl/curl.h>
 
+#include "harness/core/fp_buf.h"
 #include "harness/core/fp_clock.h"
 #include "harness/core/fp_fs.h"
 #include "harness/core/fp_log.h"
@@ -47,31 +48,15 @@ static void curl_init(void)
 
 int fp_s3_uri_encode(const char *in, char *out, size_t outsz)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
+	struct fp_buf b = FP_BUF_INIT(outsz ? outsz - 1 : 0);
+	int rc;
 
 	if (!in || !out || outsz == 0)
 		return -1;
-	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-		int keep = (*p >= 'A' && *p <= 'Z') ||
-			   (*p >= 'a' && *p <= 'z') ||
-			   (*p >= '0' && *p <= '9') || *p == '-' ||
-			   *p == '.' || *p == '_' || *p == '~' || *p == '/';
-
-		if (o + (keep ? 1 : 3) >= outsz) {
-			out[0] = '\0';
-			return -1;
-		}
-		if (keep) {
-			out[o++] = (char)*p;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		}
-	}
-	out[o] = '\0';
-	return 0;
+	rc = fp_buf_put_uri(&b, in, 1);
+	snprintf(out, outsz, "%s", rc ? "" : fp_buf_cstr(&b));
+	fp_buf_release(&b);
+	return rc ? -1 : 0;
 }
 
 void fp_s3_error_code(const char *body, char *out, size_t outsz)

@@ -31,27 +31,6 @@
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MSK_USER_AGENT "fpdrill%%2F0.1" /* a format string */
 
-/* AWS URI encoding: everything but A-Z a-z 0-9 - _ . ~ as %XX. */
-static int put_enc(struct fp_buf *b, const char *s)
-{
-	static const char hx[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char e[3] = {'%', hx[c >> 4], hx[c & 15]};
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == '~') {
-			if (fp_buf_append(b, s, 1))
-				return -1;
-		} else if (fp_buf_append(b, e, 3)) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static void hmac(const void *key, size_t keylen, const char *msg,
 		 unsigned char out[32])
 {
@@ -121,8 +100,8 @@ int fp_msk_iam_token(const char *region, const struct fp_msk_iam_creds *c,
 	if (fp_buf_puts(&q, "Action=kafka-cluster%3AConnect"
 			    "&X-Amz-Algorithm=AWS4-HMAC-SHA256"
 			    "&X-Amz-Credential=") ||
-	    put_enc(&q, c->access_key_id) || fp_buf_puts(&q, "%2F") ||
-	    put_enc(&q, scope) ||
+	    fp_buf_put_uri(&q, c->access_key_id, 0) || fp_buf_puts(&q, "%2F") ||
+	    fp_buf_put_uri(&q, scope, 0) ||
 	    fp_buf_printf(&q, "&X-Amz-Date=%s&X-Amz-Expires=%d", amz_date,
 			  MSK_EXPIRES_S) ||
 	    fp_buf_puts(&url, "https://") || fp_buf_puts(&url, host) ||
@@ -131,9 +110,9 @@ int fp_msk_iam_token(const char *region, const struct fp_msk_iam_creds *c,
 		goto oom;
 	if (c->session_token && *c->session_token &&
 	    (fp_buf_puts(&q, "&X-Amz-Security-Token=") ||
-	     put_enc(&q, c->session_token) ||
+	     fp_buf_put_uri(&q, c->session_token, 0) ||
 	     fp_buf_puts(&url, "&X-Amz-Security-Token=") ||
-	     put_enc(&url, c->session_token)))
+	     fp_buf_put_uri(&url, c->session_token, 0)))
 		goto oom;
 	if (fp_buf_puts(&q, "&X-Amz-SignedHeaders=host"))
 		goto oom;

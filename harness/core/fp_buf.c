@@ -101,3 +101,19 @@ const char *fp_buf_cstr(const struct fp_buf *b)
 {
 	return b->data ? b->data : "";
 }
+
+int fp_buf_put_uri(struct fp_buf *b, const char *s, int keep_slash)
+{
+	static const char hx[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char e[3] = {'%', hx[*p >> 4], hx[*p & 15]};
+		int keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+			   *p == '.' || *p == '~' || (keep_slash && *p == '/');
+
+		if (keep ? fp_buf_append(b, p, 1) : fp_buf_append(b, e, 3))
+			return -1;
+	}
+	return 0;
+}

@@ -31,6 +31,12 @@ void fp_buf_release(struct fp_buf *b); /* frees memory, back to init state */
 /* @returns the data (caller frees with free()); the buffer is reset. Never
  *          NULL: an empty buffer yields "". NULL only on allocation failure. */
 char *fp_buf_detach(struct fp_buf *b);
+/*
+ * @brief Append s URI-encoded as AWS SigV4 wants it: A-Z a-z 0-9 - _ . ~
+ *        kept, every other byte as %XX (upper-case hex); '/' kept too when
+ *        keep_slash (an S3 object path), encoded otherwise (a query value).
+ */
+int fp_buf_put_uri(struct fp_buf *b, const char *s, int keep_slash);
 /* @returns data or "" when empty; borrowed, valid until the next change. */
 const char *fp_buf_cstr(const struct fp_buf *b);
 
