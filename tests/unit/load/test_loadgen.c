@@ -102,6 +102,20 @@ static int slow_env(void)
 	return (pre && strstr(pre, "vgpreload")) || (slow && *slow == '1');
 }
 
+/* Open model: a send still waiting for a free slot or a CPU when its phase
+ * window closes is dropped, not sent late, and counted. On a loaded 2-core
+ * CI box (criterion runs these tests in parallel) a handful at the very end
+ * of a window is the generator working as designed; more than 1 % is not. */
+static void assert_nearly_all_sent(const struct fp_load_stats *s,
+				   int64_t planned)
+{
+	cr_assert_eq(s->sent + s->dropped, planned);
+	if (!slow_env())
+		cr_assert_leq(s->dropped * 100, planned,
+			      "%lld of %lld dropped", (long long)s->dropped,
+			      (long long)planned);
+}
+
 static int64_t field_int(const char *s)
 {
 	return strcmp(s, "\\N") == 0 ? -1 : strtoll(s, NULL, 10);
@@ -306,9 +320,7 @@ Test(loadgen, stall_shows_in_corrected_latency, .timeout = 30)
 	stub_free(&st);
 	cr_log_info("stall: p99 %.1f ms max %.1f ms, service p99 %.1f ms, late %lld",
 		    s.p99_ns / 1e6, s.max_ns / 1e6, s.svc_p99_ns / 1e6, (long long)s.late);
-	cr_assert_eq(s.sent + s.dropped, 400);
-	if (!slow_env())
-		cr_assert_eq(s.sent, 400);
+	assert_nearly_all_sent(&s, 400);
 	/* Two requests sat in the stalled server; ~100 waited for a slot.
 	 * Measured from the intended time they are all slow; measured from
 	 * the send (coordinated omission) almost none is. */
@@ -1039,9 +1051,7 @@ Test(loadgen, senders_share_one_schedule, .timeout = 30)
 	stub_stop(&st);
 	stub_free(&st);
 	cr_assert_eq(s.planned, 1200);
-	cr_assert_eq(s.sent + s.dropped, s.planned);
-	if (!slow_env())
-		cr_assert_eq(s.sent, s.planned);
+	assert_nearly_all_sent(&s, s.planned);
 	cr_assert_eq(s.accepted, s.sent);
 	cr_assert_eq(s.duplicates, s.retries_sent);
 	cr_assert_eq(s.in_flight + s.failed, 0);
