@@ -122,5 +122,6 @@ const struct fp_invariant fp_invariant_committed_records_decided_once = {
 	.name = NAME,
 	.summary = "every admitted record below the decision group's final "
 		   "committed offset has exactly one decision",
+	.needs_ledger = 1,
 	.check = check,
 };

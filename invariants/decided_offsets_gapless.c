@@ -91,5 +91,6 @@ const struct fp_invariant fp_invariant_decided_offsets_gapless = {
 	.name = "decided_offsets_gapless",
 	.summary = "admitted records below each partition's highest decided "
 		   "offset have exactly one decision",
+	.needs_ledger = 1,
 	.check = check,
 };

@@ -63,6 +63,9 @@ struct fp_check_ctx {
 struct fp_invariant {
 	const char *name;
 	const char *summary;
+	/* 1 when check() reads ctx->ledger: the judge runs it only after the
+	 * ledger is loaded (the others start while it loads). */
+	int needs_ledger;
 	int (*check)(const struct fp_check_ctx *ctx,
 		     const struct fp_kvlist *with, struct fp_check_result *res,
 		     struct fp_err *err);
@@ -131,5 +134,55 @@ int fp_invariant_load_ledger(struct fp_pg *pg, const char *tsv_path,
  *        aggregates, parallel workers, no JIT); on = 0 resets them.
  */
 int fp_invariant_tune_session(struct fp_pg *pg, int on, struct fp_err *err);
+
+/* ---- the judge: load the ledger and run a drill's checks (judge.c) ---- */
+
+#define FP_JUDGE_MAX_LANES FP_JUDGE_MAX_CONNECTIONS
+
+struct fp_judge_conf {
+	/* Connections to judge on at once, the caller's included (1 = the
+	 * caller's only); clamped to 1..FP_JUDGE_MAX_LANES. */
+	int lanes;
+	/* For the extra lanes' connections; borrowed. password may be NULL. */
+	const char *conninfo;
+	const char *password;
+	/* 1: load ledger_tsv (NULL = an empty ledger) into the template's
+	 * ctx->ledger first; 0: the table is already loaded. */
+	int load_ledger;
+	const char *ledger_tsv;
+};
+
+/* One check to run; the judge fills the out fields. */
+struct fp_judge_check {
+	const struct fp_invariant *inv;  /* borrowed */
+	const struct fp_kvlist *with;    /* borrowed */
+	struct fp_check_result res;      /* out, valid when ran && rc == 0 */
+	int rc;                          /* out: check()'s return */
+	struct fp_err err;               /* out, when rc != 0 */
+	int64_t elapsed_ns;              /* out */
+	int ran;                         /* out: 0 when the load failed first */
+};
+
+struct fp_judge_stats {
+	int lanes;            /* connections used */
+	int64_t ledger_rows;  /* rows loaded */
+	int64_t load_ns;      /* the ledger load */
+	int64_t elapsed_ns;   /* the whole judgement, load included */
+};
+
+/*
+ * @brief Tune the session(s), load the ledger (conf->load_ledger) on pg, and
+ *        run every check, on conf->lanes connections at once. A check that
+ *        returns an error is reported in its slot (rc, err), not here.
+ * @param pg   lane 0, the caller's connection (its settings are reset
+ *             before return).
+ * @param tmpl the check context; its pg is replaced per lane. Borrowed.
+ * @returns an error only when the ledger could not be loaded (or the
+ *          session tuned); checks not needing the ledger may have run.
+ */
+int fp_judge_run(struct fp_pg *pg, const struct fp_judge_conf *conf,
+		 const struct fp_check_ctx *tmpl,
+		 struct fp_judge_check *checks, size_t n,
+		 struct fp_judge_stats *stats, struct fp_err *err);
 
 #endif

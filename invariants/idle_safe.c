@@ -115,5 +115,6 @@ const struct fp_invariant fp_invariant_idle_safe = {
 	.name = "idle_safe",
 	.summary = "no decision later than grace_s after the cost guard "
 		   "throttled, while arrivals are refused",
+	.needs_ledger = 1,
 	.check = check,
 };

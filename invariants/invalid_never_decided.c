@@ -73,5 +73,6 @@ static int check(const struct fp_check_ctx *ctx, const struct fp_kvlist *with,
 const struct fp_invariant fp_invariant_invalid_never_decided = {
 	.name = "invalid_never_decided",
 	.summary = "no invalid or quarantined event has a decision",
+	.needs_ledger = 1,
 	.check = check,
 };

@@ -96,5 +96,6 @@ const struct fp_invariant fp_invariant_origin_offsets_reconcile = {
 	.name = "origin_offsets_reconcile",
 	.summary = "each decision's origin offset maps to exactly one "
 		   "ledgered event",
+	.needs_ledger = 1,
 	.check = check,
 };

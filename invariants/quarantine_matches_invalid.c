@@ -104,5 +104,6 @@ const struct fp_invariant fp_invariant_quarantine_matches_invalid = {
 	.name = "quarantine_matches_invalid",
 	.summary = "the quarantined (event, reason) set equals the invalid "
 		   "events sent",
+	.needs_ledger = 1,
 	.check = check,
 };

@@ -530,27 +530,6 @@ static int run_phase(struct run *r, size_t pi, struct fp_err *err)
 
 /* ---- judging ------------------------------------------------------------ */
 
-/* The ledger goes into the harness's own schema, narrowed to the columns
- * the invariants read (fp_invariant_load_ledger). */
-static int load_ledger(struct run *r, char *table, size_t tablesz,
-		       struct fp_err *err)
-{
-	char path[4200];
-	int64_t rows = 0;
-	int rc;
-
-	snprintf(table, tablesz, "\"fpdrill\".\"ledger_%s\"", r->run_id);
-	fp_path_join(path, sizeof path, r->bundle, "ledger.tsv");
-	/* A drill without load has no ledger: its checks judge the platform's
-	 * records against an empty ledger. */
-	rc = fp_invariant_load_ledger(r->pg, r->load ? path : NULL, table,
-				      &rows, err);
-	if (rc)
-		return rc;
-	timeline(r, "info", "ledger_loaded", "%lld rows", (long long)rows);
-	return FP_OK;
-}
-
 /*
  * The decision group's committed offsets and the run's own replays, into the
  * harness schema for the offset checks (fpdrill.offsets_<run>,
@@ -656,35 +635,31 @@ static enum fp_status map_status(enum fp_check_status s)
 static int run_checks(struct run *r, struct fp_err *err)
 {
 	char ledger[256], dlog[256], cases[256], offsets[256], resets[256];
+	char path[4200], sql[512];
 	const char *obs_cases = fp_kv_get(&r->env->observables, "cases");
 	struct fp_check_ctx ctx = {0};
+	struct fp_judge_conf jc = {0};
+	struct fp_judge_stats js;
+	struct fp_judge_check *jcs;
+	struct fp_err e3 = {0};
+	size_t n = r->sc->n_checks;
 	int rc;
 
-	if (r->sc->n_checks == 0)
+	if (n == 0)
 		return FP_OK;
-	/* The judging settings stay on this connection until the checks end. */
-	rc = fp_invariant_tune_session(r->pg, 1, err);
-	if (!rc)
-		rc = load_ledger(r, ledger, sizeof ledger, err);
-	if (rc) {
-		struct fp_err e3 = {0};
-
-		fp_invariant_tune_session(r->pg, 0, &e3);
-		return rc;
-	}
 	rc = load_offsets(r, offsets, sizeof offsets, resets, sizeof resets,
 			  err);
-	if (rc) {
-		struct fp_err e3 = {0};
-
-		fp_invariant_tune_session(r->pg, 0, &e3);
+	if (rc)
 		return rc;
-	}
+	jcs = calloc(n, sizeof *jcs);
+	if (!jcs)
+		return fp_err_set(err, FP_ENOMEM, "check results");
+	snprintf(ledger, sizeof ledger, "\"fpdrill\".\"ledger_%s\"", r->run_id);
+	fp_path_join(path, sizeof path, r->bundle, "ledger.tsv");
 	fp_pg_quote_ident(fp_kv_get(&r->env->observables, "decision_log"),
 			  dlog, sizeof dlog);
 	if (obs_cases)
 		fp_pg_quote_ident(obs_cases, cases, sizeof cases);
-	ctx.pg = r->pg;
 	ctx.ledger = ledger;
 	ctx.decision_log = dlog;
 	ctx.cases = obs_cases ? cases : NULL;
@@ -693,51 +668,62 @@ static int run_checks(struct run *r, struct fp_err *err)
 	ctx.traffic_topic = r->topic;
 	ctx.offsets = offsets[0] ? offsets : NULL;
 	ctx.offset_resets = resets[0] ? resets : NULL;
-	for (size_t i = 0; i < r->sc->n_checks; i++) {
-		const struct fp_check *c = &r->sc->checks[i];
-		const struct fp_invariant *inv = fp_invariant_find(c->invariant);
-		struct fp_check_result *res = calloc(1, sizeof *res);
-		struct fp_inv_result *ir;
-		struct fp_err e2 = {0};
+	for (size_t i = 0; i < n; i++) {
+		jcs[i].inv = fp_invariant_find(r->sc->checks[i].invariant);
+		jcs[i].with = &r->sc->checks[i].with;
+	}
+	jc.lanes = r->env->pg_judge_connections;
+	jc.conninfo = r->env->pg_conninfo;
+	jc.password = r->pg_password;
+	jc.load_ledger = 1;
+	/* A drill without load has no ledger: its checks judge the platform's
+	 * records against an empty ledger. */
+	jc.ledger_tsv = r->load ? path : NULL;
+	rc = fp_judge_run(r->pg, &jc, &ctx, jcs, n, &js, err);
+	if (!rc) {
+		timeline(r, "info", "ledger_loaded", "%lld rows",
+			 (long long)js.ledger_rows);
+		timeline(r, "info", "checks_judged",
+			 "%zu checks on %d connections in %.1f s (ledger load "
+			 "%.1f s)",
+			 n, js.lanes, (double)js.elapsed_ns / FP_NS_PER_S,
+			 (double)js.load_ns / FP_NS_PER_S);
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct fp_judge_check *c = &jcs[i];
+		struct fp_inv_result *ir = fp_report_add_invariant(r->rep,
+								    c->inv->name);
 
-		if (!res)
-			return fp_err_set(err, FP_ENOMEM, "check result");
-		ir = fp_report_add_invariant(r->rep, inv->name);
-		rc = inv->check(&ctx, &c->with, res, &e2);
-		if (rc) {
+		if (c->rc) {
 			/* Could not judge: unknown, with the reason, never pass. */
 			ir->status = FP_STATUS_UNKNOWN;
 			fp_report_set(&ir->observed, "check could not run");
-			fp_report_set(&ir->detail, e2.msg);
+			fp_report_set(&ir->detail, c->err.msg);
 			FP_ERROR("event=check_error invariant=%s err=\"%s\"",
-				 inv->name, e2.msg);
+				 c->inv->name, c->err.msg);
 		} else {
-			ir->status = map_status(res->status);
-			ir->count = res->count;
-			fp_report_set(&ir->observed, res->observed);
-			fp_report_set(&ir->expected, res->expected);
-			if (res->detail[0])
-				fp_report_set(&ir->detail, res->detail);
-			for (size_t k = 0; k < res->n_examples; k++)
-				fp_inv_add_example(ir, res->examples[k]);
+			ir->status = map_status(c->res.status);
+			ir->count = c->res.count;
+			fp_report_set(&ir->observed, c->res.observed);
+			fp_report_set(&ir->expected, c->res.expected);
+			if (c->res.detail[0])
+				fp_report_set(&ir->detail, c->res.detail);
+			for (size_t k = 0; k < c->res.n_examples; k++)
+				fp_inv_add_example(ir, c->res.examples[k]);
 		}
-		FP_INFO("event=invariant name=%s status=%s observed=\"%s\"",
-			inv->name, fp_status_name(ir->status),
+		FP_INFO("event=invariant name=%s status=%s seconds=%.2f "
+			"observed=\"%s\"",
+			c->inv->name, fp_status_name(ir->status),
+			(double)c->elapsed_ns / FP_NS_PER_S,
 			ir->observed ? ir->observed : "");
-		free(res);
 	}
-	{
-		char sql[512];
-		struct fp_err e3 = {0};
-
-		/* The ledger is in the bundle; the table was only for the
-		 * set algebra and is not kept around. */
-		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", ledger);
-		fp_pg_exec(r->pg, sql, &e3);
-		fp_invariant_tune_session(r->pg, 0, &e3);
-	}
+	free(jcs);
+	/* The ledger is in the bundle; the table was only for the set
+	 * algebra and is not kept around. */
+	snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", ledger);
+	fp_pg_exec(r->pg, sql, &e3);
 	drop_offsets(r, offsets, resets);
-	return FP_OK;
+	return rc;
 }
 
 /* When the fault a recovery bound waits on ended: "phase:<id>" is that

@@ -820,8 +820,10 @@ static int decode_target(struct fp_sd *d, struct fp_env *env,
 					   NULL};
 	static const char *const kkeys[] = {"bootstrap", "properties",
 					    "aws_msk_iam", NULL};
-	static const char *const pkeys[] = {"conninfo", "password", NULL};
+	static const char *const pkeys[] = {"conninfo", "password",
+					    "judge_connections", NULL};
 	const struct fp_yaml_node *v, *k, *p;
+	long long jc;
 
 	if (fp_sd_want_map(d, t, "target") ||
 	    fp_sd_check_keys(d, t, "target", keys))
@@ -846,6 +848,11 @@ static int decode_target(struct fp_sd *d, struct fp_env *env,
 	    fp_sd_secret_ref(d, fp_yaml_get(p, "password"),
 			     &env->pg_password_ref))
 		return d->rc;
+	jc = 2;
+	if (fp_sd_int(d, fp_yaml_get(p, "judge_connections"), 1,
+		      FP_JUDGE_MAX_CONNECTIONS, &jc))
+		return d->rc;
+	env->pg_judge_connections = (int)jc;
 	return FP_OK;
 }
 

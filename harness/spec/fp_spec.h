@@ -130,6 +130,9 @@ struct fp_safety {
  */
 #define FP_MSK_IAM_TAG "fpdrill:aws_msk_iam"
 
+/* Most PostgreSQL connections a run's checks judge on at once. */
+#define FP_JUDGE_MAX_CONNECTIONS 8
+
 struct fp_env {
 	char *path;                  /* as given */
 	char *dir;                   /* directory of path; base for relative paths */
@@ -145,6 +148,8 @@ struct fp_env {
 	struct fp_kvlist kafka_props;  /* extra librdkafka properties */
 	char *pg_conninfo;           /* libpq conninfo without password */
 	char *pg_password_ref;       /* env:/file: reference or NULL */
+	/* connections the checks judge on at once, 1..8, default 2 */
+	int pg_judge_connections;
 	/* observables: traffic_topic, decision_group, decision_log, cases, ... */
 	struct fp_kvlist observables;
 	struct fp_action *actions;

@@ -38,6 +38,62 @@ Test(invariant_table, entries_are_unique_documented)
 	cr_expect_null(fp_invariant_find("no_such_invariant"));
 }
 
+/* 1 when the file reads the ledger table (mentions ctx->ledger), 0 when it
+ * does not, -1 when it cannot be read. */
+static int source_reads_ledger(const char *file)
+{
+	char path[4096], *buf;
+	const char *src = getenv("FPDRILL_SOURCE_DIR");
+	long n;
+	int found;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/invariants/%s", src ? src : ".", file);
+	f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	found = strstr(buf, "ctx->ledger") != NULL;
+	free(buf);
+	return found;
+}
+
+/* The judge starts the checks without needs_ledger while the ledger is
+ * still loading, so the flag must say exactly which checks read it. */
+Test(invariant_table, needs_ledger_matches_the_source)
+{
+	static const char *const helpers[] = {"with_args.c", "dup_common.c",
+					      "corridor_common.c"};
+
+	for (size_t i = 0; i < fp_invariants_count; i++) {
+		const struct fp_invariant *a = fp_invariants[i];
+		char file[128];
+		int reads;
+
+		snprintf(file, sizeof file, "%s.c", a->name);
+		reads = source_reads_ledger(file);
+		cr_assert_neq(reads, -1, "cannot read invariants/%s", file);
+		cr_expect_eq(reads, a->needs_ledger,
+			     "%s: needs_ledger = %d but the source %s ctx->ledger",
+			     a->name, a->needs_ledger,
+			     reads ? "reads" : "never reads");
+	}
+	/* Helpers take the whole context: they must not read the ledger
+	 * behind a flag that says otherwise. */
+	for (size_t i = 0; i < sizeof helpers / sizeof *helpers; i++)
+		cr_expect_eq(source_reads_ledger(helpers[i]), 0, "%s",
+			     helpers[i]);
+}
+
 Test(injector_table, entries_are_unique_documented)
 {
 	for (size_t i = 0; i < fp_injectors_count; i++) {

@@ -199,7 +199,20 @@ Test(env, minimal_profile_takes_defaults)
 	cr_assert_null(env->signing_key_ref);
 	cr_assert_eq(env->env_vars.n, 0);
 	cr_assert_eq(env->n_actions, 2);
+	cr_assert_eq(env->pg_judge_connections, 2);
 	fp_env_free(env);
+}
+
+Test(env, judge_connections)
+{
+	struct fp_env *env = env_ok("env_judge.yaml");
+	struct fp_err err;
+
+	cr_assert_eq(env->pg_judge_connections, 4);
+	fp_env_free(env);
+	env_fails("env_judge_bad.yaml", &err);
+	assert_prefix(err, "env_judge_bad.yaml:9:24: expected an integer from "
+			   "1 to 8, got \"9\"");
 }
 
 Test(env, process_env_overrides_env_file)
