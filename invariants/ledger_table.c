@@ -257,17 +257,23 @@ int fp_invariant_load_ledger(struct fp_pg *pg, const char *tsv_path,
 int fp_invariant_tune_session(struct fp_pg *pg, int on, struct fp_err *err)
 {
 	/* Session settings only (the target may be a managed database whose
-	 * server settings are not ours). The joins of a 10 M-row ledger
-	 * against a 10 M-row decision log build hash tables of 0.6-1.2 GB; at
-	 * the 4 MB default they spill to disk in hundreds of batches. No
-	 * parallel workers: on grouping 10 M distinct keys the planner picks
-	 * per-worker partial aggregates that reduce nothing and are then
-	 * sorted and merged (one such plan took 128 s, 67 s serial), and on 2
-	 * shared cores the parallel hash joins gained only a quarter. No JIT:
-	 * it compiles per query and, in the one A/B made, a 10 M-group
-	 * aggregate took 20 s with it and 14 s without. */
+	 * server settings are not ours).
+	 *
+	 * work_mem stays small on purpose: the joins and aggregates over 10 M
+	 * keys ran faster in many cache-sized batches than in one hash table of
+	 * a gigabyte, whose every probe misses the cache. Backend CPU seconds
+	 * at 10 M rows, the anti-join of no_lost_events: 1 MB 11.0, 4 MB 12.0,
+	 * 64 MB 12.8, 1 GB 16.2; a 10 M-group hash aggregate: 1 MB 10.5, 4 MB
+	 * 12.5, 64 MB 14.7 (docs/performance.md §5). Sorts did not care.
+	 *
+	 * No parallel workers: on grouping 10 M distinct keys the planner picks
+	 * per-worker partial aggregates that reduce nothing and are then sorted
+	 * and merged (one such plan took 128 s, 67 s serial); the judge runs
+	 * checks on several connections instead (judge.c). No JIT: it compiles
+	 * per query and, in the one A/B made, a 10 M-group aggregate took 20 s
+	 * with it and 14 s without. */
 	return fp_pg_exec(pg,
-			  on ? "SET work_mem = '512MB'; "
+			  on ? "SET work_mem = '4MB'; "
 			       "SET hash_mem_multiplier = 2; "
 			       "SET max_parallel_workers_per_gather = 0; "
 			       "SET jit = off"

@@ -3,10 +3,11 @@
  * synthetic N-row ledger.tsv (default 10 M, every event acknowledged with a
  * Kafka origin) and a matching decision log and cases table, loads the
  * latter two into a scratch schema of the local PostgreSQL (untimed setup,
- * with the platform's tuple indexes), then times, --repeat times: the
- * harness's ledger load (the same statements as harness/run/run.c
- * load_ledger: CREATE UNLOGGED TABLE, COPY, two indexes, ANALYZE) and each
- * of the four invariants through fp_invariant_find(name)->check().
+ * with the platform's tuple indexes), then times, --repeat times,
+ * fp_judge_run (what harness/run/run.c run_checks calls): the ledger load
+ * and the goal's four checks on --lanes connections (default 2, a profile's
+ * default judge_connections), then the four other checks one at a time on
+ * one connection.
  *
  * A few defects are planted so the checks have something to find at that
  * size: lost events (acknowledged, no decision), duplicate decisions,
@@ -260,8 +261,14 @@ static const char *const names[NCHECKS] = {
 	"committed_records_decided_once",
 };
 
-static int one_round(struct fp_pg *pg, const char *lpath, int round,
-		     const struct plant *p, int *all_found)
+struct judge_opts {
+	const char *conninfo, *password;
+	int lanes;
+};
+
+static int one_round(struct fp_pg *pg, const struct judge_opts *jo,
+		     const char *lpath, int round, const struct plant *p,
+		     int *all_found)
 {
 	/* gapless: each lost event is a hole (no decision) and each duplicate
 	 * decision a record decided twice, all below the decided offsets;
@@ -283,17 +290,35 @@ static int one_round(struct fp_pg *pg, const char *lpath, int round,
 	struct fp_kv quar = {.key = (char *)"table",
 			     .value = (char *)"bench.quarantine"};
 	struct fp_kvlist none = {NULL, 0}, with_quar = {&quar, 1};
+	struct fp_judge_conf jc = {
+		.lanes = jo->lanes, .conninfo = jo->conninfo,
+		.password = jo->password, .load_ledger = 1, .ledger_tsv = lpath,
+	};
+	struct fp_judge_check jcs[NCHECKS];
+	struct fp_judge_stats js;
 	struct fp_err err = {0};
-	int64_t rows = 0, t0, tall = fp_mono_ns();
-	double t_load, t_inv[NCHECKS], total, load0 = bench_loadavg1();
+	int64_t tall = fp_mono_ns();
+	double t_inv[NCHECKS], t_load, total, load0 = bench_loadavg1();
+	int64_t rows;
+	int lanes;
 
-	t0 = fp_mono_ns();
-	if (fp_invariant_load_ledger(pg, lpath, LEDGER_TABLE, &rows, &err) !=
-	    FP_OK) {
+	memset(jcs, 0, sizeof jcs);
+	for (int k = 0; k < NCHECKS; k++) {
+		jcs[k].inv = fp_invariant_find(names[k]);
+		jcs[k].with = (k == 5 || k == 6) ? &with_quar : &none;
+		if (!jcs[k].inv)
+			return -1;
+	}
+	/* The goal's scope, as a drill's run_checks does it: the ledger load
+	 * and the first four checks, in one judgement. */
+	if (fp_judge_run(pg, &jc, &ctx, jcs, 4, &js, &err) != FP_OK) {
 		fprintf(stderr, "bench_invariants: load ledger: %s\n", err.msg);
 		return -1;
 	}
-	t_load = secs_since(t0);
+	total = (double)js.elapsed_ns / 1e9;
+	t_load = (double)js.load_ns / 1e9;
+	lanes = js.lanes;
+	rows = js.ledger_rows;
 	/* The group committed everything it read: a final snapshot one past
 	 * each partition's last ledgered record (untimed; a run writes it from
 	 * Kafka's answer). */
@@ -306,22 +331,23 @@ static int one_round(struct fp_pg *pg, const char *lpath, int round,
 		     "max(kafka_offset) + 1 FROM " LEDGER_TABLE " WHERE kafka_offset "
 		     "IS NOT NULL GROUP BY topic, partition; ANALYZE bench.offsets"))
 		return -1;
+	/* The others, timed apart: one at a time on one connection. */
+	jc.lanes = 1;
+	jc.load_ledger = 0;
+	for (int k = 4; k < NCHECKS; k++)
+		if (fp_judge_run(pg, &jc, &ctx, &jcs[k], 1, &js, &err) != FP_OK) {
+			fprintf(stderr, "bench_invariants: %s\n", err.msg);
+			return -1;
+		}
 	for (int k = 0; k < NCHECKS; k++) {
-		const struct fp_invariant *inv = fp_invariant_find(names[k]);
-		struct fp_check_result *res = calloc(1, sizeof *res);
+		const struct fp_check_result *res = &jcs[k].res;
 
-		if (!inv || !res) {
-			free(res);
+		if (jcs[k].rc) {
+			fprintf(stderr, "bench_invariants: %s: %s\n", names[k],
+				jcs[k].err.msg);
 			return -1;
 		}
-		t0 = fp_mono_ns();
-		if (inv->check(&ctx, (k == 5 || k == 6) ? &with_quar : &none, res, &err) !=
-		    FP_OK) {
-			fprintf(stderr, "bench_invariants: %s: %s\n", names[k], err.msg);
-			free(res);
-			return -1;
-		}
-		t_inv[k] = secs_since(t0);
+		t_inv[k] = (double)jcs[k].elapsed_ns / 1e9;
 		if (res->count != want[k] || res->status != (want[k] ? FP_CHECK_FAIL
 								     : FP_CHECK_PASS))
 			*all_found = 0;
@@ -332,18 +358,18 @@ static int one_round(struct fp_pg *pg, const char *lpath, int round,
 		       : res->status == FP_CHECK_FAIL ? "fail" : "unknown",
 		       res->count, want[k], res->observed,
 		       res->n_examples ? res->examples[0] : "");
-		free(res);
-		fflush(stdout);
 	}
-	total = secs_since(tall);
-	/* total_s is the goal's scope: the load and the first four checks. */
-	printf("fpdrill_invariants round=%d rows=%" PRId64 " load_s=%.2f"
+	/* total_s is the goal's scope: the load and the first four checks,
+	 * wall time on `lanes` connections (the per-check seconds overlap
+	 * when lanes > 1). */
+	printf("fpdrill_invariants round=%d rows=%" PRId64 " lanes=%d load_s=%.2f"
 	       " lost_s=%.2f dupdec_s=%.2f dupcase_s=%.2f offsets_s=%.2f"
 	       " total_s=%.2f gapless_s=%.2f invalid_s=%.2f quarantine_s=%.2f"
 	       " committed_s=%.2f all_s=%.2f loadavg_start=%.2f loadavg=%.2f\n",
-	       round, rows, t_load, t_inv[0], t_inv[1], t_inv[2], t_inv[3],
-	       t_load + t_inv[0] + t_inv[1] + t_inv[2] + t_inv[3], t_inv[4],
-	       t_inv[5], t_inv[6], t_inv[7], total, load0, bench_loadavg1());
+	       round, rows, lanes, t_load,
+	       t_inv[0], t_inv[1], t_inv[2], t_inv[3], total, t_inv[4],
+	       t_inv[5], t_inv[6], t_inv[7], secs_since(tall), load0,
+	       bench_loadavg1());
 	fflush(stdout);
 	return 0;
 }
@@ -358,6 +384,7 @@ int main(int argc, char **argv)
 	const char *pwfile = bench_opt(argc, argv, "password-file",
 				       "/tmp/h4-state/secrets/pg_password");
 	struct plant p = {5, 5, 3, 2, 3};
+	struct judge_opts jo;
 	struct paths ps;
 	char pw[256] = "";
 	struct fp_pg *pg = NULL;
@@ -392,14 +419,12 @@ int main(int argc, char **argv)
 		fp_pg_close(pg);
 		return 1;
 	}
-	/* The judging session of harness/run/run.c run_checks. */
-	if (fp_invariant_tune_session(pg, 1, &err) != FP_OK) {
-		fprintf(stderr, "bench_invariants: %s\n", err.msg);
-		fp_pg_close(pg);
-		return 1;
-	}
+	/* fp_judge_run tunes the sessions, as harness/run/run.c run_checks. */
+	jo.conninfo = conninfo;
+	jo.password = pw[0] ? pw : NULL;
+	jo.lanes = atoi(bench_opt(argc, argv, "lanes", "2"));
 	for (int r = 1; r <= repeat; r++)
-		if (one_round(pg, ps.ledger, r, &p, &all_found) != 0) {
+		if (one_round(pg, &jo, ps.ledger, r, &p, &all_found) != 0) {
 			fp_pg_close(pg);
 			return 1;
 		}
