@@ -167,9 +167,24 @@ LUA
   cat "$WORK/http.md"
 }
 
+# The Kafka benchmark writes millions of records. They go to a topic of their own, capped at
+# 256 MiB per partition (the stack checks retention every 30 s), never to the platform's traffic
+# topic: a full traffic topic left the decider behind and filled the disk (46 GB in one session).
+bench_topic() {
+  local bootstrap=$1 topic=$2 libs
+  libs=$(ls -d "${FPDRILL_CACHE:-$HOME/.cache/fpdrill}"/kafka-*/libs 2>/dev/null | tail -n1)
+  [[ -n $libs ]] || { say "no Kafka tools under ${FPDRILL_CACHE:-$HOME/.cache/fpdrill}"; exit 1; }
+  kcat -b "$bootstrap" -L -t "$topic" -m 10 >/dev/null 2>&1 || true   # auto-created, 6 partitions
+  java -Xmx256m -Djava.awt.headless=true -cp "$libs/*" kafka.admin.ConfigCommand \
+    --bootstrap-server "$bootstrap" --alter --entity-type topics --entity-name "$topic" \
+    --add-config retention.bytes=268435456,segment.bytes=67108864 >/dev/null 2>"$WORK/topic.log" \
+    || { tail -5 "$WORK/topic.log" >&2; say "could not cap topic $topic"; exit 1; }
+}
+
 bench_kafka_pairs() {
-  local bootstrap topic=fp.bus.traffic.fraud.v1 size
+  local bootstrap topic=fpdrill.bench.kafka size
   bootstrap=$(endpoint FPD_KAFKA_BOOTSTRAP)
+  bench_topic "$bootstrap" "$topic"
   size=$(wc -c <"$WORK/body.json" 2>/dev/null || "$BIN/bench_http" --print-body | wc -c)
   local -a P F R N; local i pline nline fline p f n la skip=0
   # The peer puts the contract's nine record headers on every record, as
