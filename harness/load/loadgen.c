@@ -37,6 +37,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -53,7 +55,8 @@
 #define RESP_MAX 4096                          /* receipts are ~300 bytes */
 #define LATE_NS (10 * FP_NS_PER_MS)
 #define DRAIN_SLACK_NS (5 * FP_NS_PER_S)
-#define MAX_POLL_MS 100                        /* notice stop() promptly */
+#define MAX_POLL_MS 100                        /* bound of one wait */
+#define MAX_EVENTS 64                          /* epoll events per wake-up */
 #define MAX_SENDERS 16
 /* Auto sender count (HTTP): one thread per this many planned events/s.
  * One libcurl thread tops out near 25k/s; below 12k/s a single thread
@@ -109,8 +112,14 @@ struct shard {
 	int id;
 	pthread_t thread;
 	CURLM *multi;
-	int timer_fd;         /* HTTP: wakes curl_multi_poll at a due time */
+	/* HTTP: one epoll set holds curl's sockets (socket callback), the
+	 * timer fd armed at the next due time, and the eventfd stop() writes
+	 * to, so a wake-up serves only the sockets that are ready. */
+	int ep_fd;
+	int timer_fd;
+	int wake_fd;
 	int64_t timer_armed;  /* absolute due time armed, INT64_MAX if none */
+	int64_t curl_due;     /* curl's own timeout, absolute; INT64_MAX none */
 	uint64_t next_token;
 	int delivered;        /* reports served by the last rd_kafka_poll */
 	struct slot *slots;
@@ -844,13 +853,70 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	complete(sh, s, &r, O_OK, done);
 }
 
-/* Serve what has completed; @returns how many requests finished. */
-static int harvest(struct shard *sh)
+/*
+ * libcurl's socket callback: keep the shard's epoll set in step with the
+ * sockets curl wants watched. socketp is non-NULL once the socket is in
+ * the set (curl_multi_assign), which saves a failing epoll_ctl per change.
+ * A socket curl closed without a REMOVE left the set by itself (epoll
+ * drops closed fds), hence the ENOENT / EEXIST fallbacks.
+ */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+		     void *socketp)
+{
+	struct shard *sh = userp;
+	struct epoll_event ev;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp)
+			epoll_ctl(sh->ep_fd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+		    (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+	ev.data.fd = fd;
+	if (epoll_ctl(sh->ep_fd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+		      &ev) != 0) {
+		int op = errno == ENOENT ? EPOLL_CTL_ADD
+			 : errno == EEXIST ? EPOLL_CTL_MOD : -1;
+
+		if (op < 0 || epoll_ctl(sh->ep_fd, op, fd, &ev) != 0) {
+			FP_WARN("event=load_epoll_ctl fd=%d errno=%d", (int)fd,
+				errno);
+			return -1; /* curl fails the transfers on it */
+		}
+	}
+	if (!socketp)
+		curl_multi_assign(sh->multi, fd, sh);
+	return 0;
+}
+
+/* libcurl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT.
+ * 0 (a handle was just added) means at once; no clock read for it. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct shard *sh = userp;
+
+	(void)multi;
+	sh->curl_due = timeout_ms < 0    ? INT64_MAX
+		       : timeout_ms == 0 ? 0
+					 : fp_mono_ns() +
+					       (int64_t)timeout_ms * FP_NS_PER_MS;
+	return 0;
+}
+
+/* Serve what has completed; @returns how many requests finished. HTTP:
+ * curl's timeout first if due (it also starts the transfers of handles
+ * just added), then the finished transfers. */
+static int harvest(struct shard *sh, int64_t now)
 {
 	int still;
 
 	if (!sh->g->kafka) {
-		curl_multi_perform(sh->multi, &still);
+		if (sh->curl_due <= now)
+			curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0,
+						 &still);
 		return harvest_http(sh);
 	}
 	sh->delivered = 0;
@@ -874,14 +940,24 @@ static void arm_timer(struct shard *sh, int64_t t)
 		sh->timer_armed = t;
 }
 
+/* Empty a counter fd (timer or eventfd); it is non-blocking. */
+static void drain_fd(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		FP_DEBUG("event=load_fd_read fd=%d errno=%d", fd, errno);
+}
+
 /*
  * Block until something may have completed or the absolute time t.
- * Both transports wait in whole milliseconds, too coarse for sends due
- * every 100 us, and spinning instead would take a core from the target
- * on a small machine. HTTP: curl_multi_poll() also watches a timer fd
- * armed at t, so the wait ends on time to the microsecond. Kafka: below
- * a millisecond, serve the reports, then sleep to t (reports wait at most
- * that long).
+ * HTTP: epoll_wait on the shard's set; the timer fd, armed at t, ends the
+ * wait on time to the microsecond (epoll's own timeout is in whole ms,
+ * too coarse for sends due every 100 us, and spinning instead would take
+ * a core from the target on a small machine). Every ready socket goes to
+ * curl_multi_socket_action, which serves only the transfers on it.
+ * Kafka: below a millisecond, serve the reports, then sleep to t (reports
+ * wait at most that long).
  */
 static void wait_until(struct shard *sh, int64_t t, int64_t now)
 {
@@ -889,6 +965,8 @@ static void wait_until(struct shard *sh, int64_t t, int64_t now)
 	int ms = wait_ns >= (int64_t)MAX_POLL_MS * FP_NS_PER_MS
 			 ? MAX_POLL_MS
 			 : (int)(wait_ns / FP_NS_PER_MS);
+	struct epoll_event evs[MAX_EVENTS];
+	int n;
 
 	if (sh->g->kafka) {
 		if (ms >= 1) {
@@ -900,23 +978,32 @@ static void wait_until(struct shard *sh, int64_t t, int64_t now)
 		}
 		return;
 	}
-	if (sh->timer_fd >= 0 && wait_ns < (int64_t)MAX_POLL_MS * FP_NS_PER_MS) {
-		struct curl_waitfd wfd = {.fd = sh->timer_fd,
-					  .events = CURL_WAIT_POLLIN};
-
+	if (wait_ns < (int64_t)MAX_POLL_MS * FP_NS_PER_MS) {
 		arm_timer(sh, t);
-		curl_multi_poll(sh->multi, &wfd, 1, ms + 1, NULL);
-		if (wfd.revents) {
-			uint64_t ticks;
-
-			if (read(sh->timer_fd, &ticks, sizeof ticks) < 0 &&
-			    errno != EAGAIN)
-				FP_DEBUG("event=load_timer_read errno=%d", errno);
-			sh->timer_armed = INT64_MAX;
-		}
-		return;
+		ms++; /* the timer fd ends the wait; this is a backstop */
 	}
-	curl_multi_poll(sh->multi, NULL, 0, ms, NULL);
+	n = epoll_wait(sh->ep_fd, evs, MAX_EVENTS, ms);
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd, still, mask = 0;
+		uint32_t e = evs[i].events;
+
+		if (fd == sh->timer_fd) {
+			drain_fd(fd);
+			sh->timer_armed = INT64_MAX;
+			continue;
+		}
+		if (fd == sh->wake_fd) {
+			drain_fd(fd);
+			continue;
+		}
+		if (e & EPOLLIN)
+			mask |= CURL_CSELECT_IN;
+		if (e & EPOLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (e & (EPOLLERR | EPOLLHUP))
+			mask |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(sh->multi, fd, mask, &still);
+	}
 }
 
 /* ---- the sender threads ------------------------------------------------------ */
@@ -1086,7 +1173,7 @@ static void *sender_main(void *arg)
 			else
 				send_original(sh);
 		}
-		if (harvest(sh) > 0)
+		if (harvest(sh, now) > 0)
 			continue; /* slots freed: late sends may go now */
 
 		if (!sh->window_open && sh->nfree == sh->nslots && !sh->rq_head)
@@ -1101,6 +1188,8 @@ static void *sender_main(void *arg)
 			t = g->phase_end;
 		if (!sh->window_open && sh->drain_deadline < t)
 			t = sh->drain_deadline;
+		if (!g->kafka && sh->curl_due < t)
+			t = sh->curl_due;
 		now = fp_mono_ns();
 		if (t > now)
 			wait_until(sh, t, now);
@@ -1308,13 +1397,33 @@ static int shard_count(const struct fp_load_conf *conf)
 	return n < 1 ? 1 : n;
 }
 
+/* HTTP: the epoll set with the timer fd and the stop eventfd in it. */
+static int shard_fds(struct shard *sh)
+{
+	struct epoll_event ev;
+
+	sh->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	sh->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	sh->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sh->ep_fd < 0 || sh->timer_fd < 0 || sh->wake_fd < 0)
+		return -1;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = sh->timer_fd;
+	if (epoll_ctl(sh->ep_fd, EPOLL_CTL_ADD, sh->timer_fd, &ev) != 0)
+		return -1;
+	ev.data.fd = sh->wake_fd;
+	return epoll_ctl(sh->ep_fd, EPOLL_CTL_ADD, sh->wake_fd, &ev);
+}
+
 static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
 		      int nslots, struct fp_err *err)
 {
 	sh->g = g;
 	sh->id = id;
-	sh->timer_fd = -1;
+	sh->ep_fd = sh->timer_fd = sh->wake_fd = -1;
 	sh->timer_armed = INT64_MAX;
+	sh->curl_due = INT64_MAX;
 	pthread_mutex_init(&sh->mu, NULL);
 	fp_rng_seed(&sh->trace_rng, g->trace_seed,
 		    (uint64_t)g->wall0 + (uint64_t)id);
@@ -1331,9 +1440,14 @@ static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
 		if (!sh->multi)
 			return fp_err_set(err, FP_ENOMEM, "load: out of memory");
 		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
-		/* Without a timer fd the waits fall back to whole ms. */
-		sh->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-					      TFD_NONBLOCK | TFD_CLOEXEC);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+		if (shard_fds(sh) != 0)
+			return fp_err_set(err, FP_EINTERNAL,
+					  "load: epoll / timerfd / eventfd: %s",
+					  strerror(errno));
 	}
 	for (int i = 0; i < nslots; i++) {
 		if (!g->kafka && setup_slot(g, &sh->slots[i]) != 0)
@@ -1369,10 +1483,15 @@ static void shard_fini(struct shard *sh)
 			free(s->resp);
 		}
 	}
+	/* The multi first: its clean-up may still call on_socket. */
 	if (sh->multi)
 		curl_multi_cleanup(sh->multi);
 	if (sh->timer_fd >= 0)
 		close(sh->timer_fd);
+	if (sh->wake_fd >= 0)
+		close(sh->wake_fd);
+	if (sh->ep_fd >= 0)
+		close(sh->ep_fd);
 	fp_ledger_stream_free(sh->ledger);
 	fp_event_builder_free(sh->builder);
 	fp_hist_free(sh->lat);
@@ -1565,11 +1684,17 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 void fp_loadgen_stop(struct fp_loadgen *g)
 {
 	atomic_store(&g->stop, 1);
-	/* Thread-safe by contract: interrupts curl_multi_poll at once. The
+	/* The eventfd is in each HTTP sender's epoll set, so its wait ends at
+	 * once (curl_multi_wakeup does not reach a wait outside curl). The
 	 * Kafka sender notices within its poll bound (MAX_POLL_MS). */
-	for (int i = 0; i < g->nshards; i++)
-		if (g->shards[i].multi)
-			curl_multi_wakeup(g->shards[i].multi);
+	for (int i = 0; i < g->nshards; i++) {
+		uint64_t one = 1;
+
+		if (g->shards[i].wake_fd >= 0 &&
+		    write(g->shards[i].wake_fd, &one, sizeof one) < 0 &&
+		    errno != EAGAIN)
+			FP_DEBUG("event=load_wake errno=%d", errno);
+	}
 }
 
 static void join_all(struct fp_loadgen *g)
