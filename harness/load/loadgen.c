@@ -41,6 +41,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -104,6 +105,17 @@ struct pending {
 	int64_t due_ns;
 };
 
+/* What the epoll set holds for one fd. A connection curl puts back in its
+ * cache is REMOVEd and, on the next request, added again with the same
+ * events: for sockets opened through open_socket that pair is kept out
+ * of the kernel (want only changes here), since close_socket tells when
+ * the fd dies. Other fds (a resolver's socket pair) get every epoll_ctl. */
+struct fdstate {
+	uint8_t ours; /* opened by open_socket, not yet closed */
+	uint8_t reg;  /* epoll events registered (EPOLLIN|EPOLLOUT), 0 = none */
+	uint8_t want; /* curl wants it watched */
+};
+
 struct fp_loadgen;
 
 /* One sender thread and everything it touches without a lock. */
@@ -120,6 +132,11 @@ struct shard {
 	int wake_fd;
 	int64_t timer_armed;  /* absolute due time armed, INT64_MAX if none */
 	int64_t curl_due;     /* curl's own timeout, absolute; INT64_MAX none */
+	/* Per fd: the connection sockets this shard opened (curl's open /
+	 * close callbacks), what the epoll set holds for them and whether
+	 * curl still wants them watched. Indexed by fd, grown on open. */
+	struct fdstate *fds;
+	int nfds;
 	uint64_t next_token;
 	int delivered;        /* reports served by the last rd_kafka_poll */
 	struct slot *slots;
@@ -240,6 +257,21 @@ static char *last_value(struct curl_slist *h, size_t name_len)
 	return h ? h->data + name_len + 2 : NULL;
 }
 
+/* Whether curl's proxy detection could find something (the variables it
+ * reads for http and https URLs, or to exclude hosts). */
+static int no_proxy_env(void)
+{
+	static const char *const vars[] = {"http_proxy",  "https_proxy",
+					   "HTTPS_PROXY", "all_proxy",
+					   "ALL_PROXY",   "no_proxy",
+					   "NO_PROXY"};
+
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if (getenv(vars[i]))
+			return 1;
+	return 0;
+}
+
 static int setup_slot(struct fp_loadgen *g, struct slot *s)
 {
 	long tmo_ms = (long)(g->spec.timeout_ns / FP_NS_PER_MS);
@@ -284,6 +316,14 @@ static int setup_slot(struct fp_loadgen *g, struct slot *s)
 	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
+	/* Without proxy variables in the environment curl would look for
+	 * them (five getenv + strdup) on every request, to find none; an
+	 * empty proxy and no-proxy list say "none" once. With any of them
+	 * set, curl keeps reading them as before. */
+	if (!no_proxy_env()) {
+		curl_easy_setopt(s->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(s->easy, CURLOPT_NOPROXY, "");
+	}
 	return 0;
 }
 
@@ -853,40 +893,100 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	complete(sh, s, &r, O_OK, done);
 }
 
+/* curl's open-socket callback (every slot's easy): a connection socket
+ * this shard will track, see struct fdstate. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+				 struct curl_sockaddr *a)
+{
+	struct shard *sh = clientp;
+	int fd;
+
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (fd >= sh->nfds) {
+		int n = fd + 64;
+		struct fdstate *f = realloc(sh->fds, (size_t)n * sizeof *f);
+
+		if (!f) {
+			close(fd);
+			return CURL_SOCKET_BAD;
+		}
+		memset(f + sh->nfds, 0, (size_t)(n - sh->nfds) * sizeof *f);
+		sh->fds = f;
+		sh->nfds = n;
+	}
+	sh->fds[fd] = (struct fdstate){.ours = 1};
+	return fd;
+}
+
+/* curl's close-socket callback: closing drops the fd from the epoll set. */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+	struct shard *sh = clientp;
+
+	if (fd >= 0 && fd < sh->nfds)
+		sh->fds[fd] = (struct fdstate){0};
+	return close(fd);
+}
+
+static int epoll_set(struct shard *sh, int fd, uint32_t events, int in_set)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.fd = fd;
+	if (epoll_ctl(sh->ep_fd, in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+		      &ev) == 0)
+		return 0;
+	/* In doubt about the set (an fd closed and reused behind our back):
+	 * the other operation. */
+	if ((errno == ENOENT || errno == EEXIST) &&
+	    epoll_ctl(sh->ep_fd, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+		      fd, &ev) == 0)
+		return 0;
+	FP_WARN("event=load_epoll_ctl fd=%d errno=%d", fd, errno);
+	return -1;
+}
+
 /*
  * libcurl's socket callback: keep the shard's epoll set in step with the
- * sockets curl wants watched. socketp is non-NULL once the socket is in
- * the set (curl_multi_assign), which saves a failing epoll_ctl per change.
- * A socket curl closed without a REMOVE left the set by itself (epoll
- * drops closed fds), hence the ENOENT / EEXIST fallbacks.
+ * sockets curl wants watched. A REMOVE of a tracked connection socket only
+ * clears want (an event on it then takes it out of the set for real, in
+ * wait_until); re-adding it with the events it already has costs nothing.
+ * socketp marks an untracked fd that is in the set (curl_multi_assign).
  */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 		     void *socketp)
 {
 	struct shard *sh = userp;
-	struct epoll_event ev;
+	struct fdstate *f = fd >= 0 && fd < sh->nfds && sh->fds[fd].ours
+				    ? &sh->fds[fd]
+				    : NULL;
+	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+			  (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
-		if (socketp)
+		if (f)
+			f->want = 0;
+		else if (socketp)
 			epoll_ctl(sh->ep_fd, EPOLL_CTL_DEL, fd, NULL);
 		return 0;
 	}
-	memset(&ev, 0, sizeof ev);
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
-		    (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-	ev.data.fd = fd;
-	if (epoll_ctl(sh->ep_fd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
-		      &ev) != 0) {
-		int op = errno == ENOENT ? EPOLL_CTL_ADD
-			 : errno == EEXIST ? EPOLL_CTL_MOD : -1;
-
-		if (op < 0 || epoll_ctl(sh->ep_fd, op, fd, &ev) != 0) {
-			FP_WARN("event=load_epoll_ctl fd=%d errno=%d", (int)fd,
-				errno);
+	if (f) {
+		f->want = 1;
+		if (f->reg == events)
+			return 0;
+		if (epoll_set(sh, fd, events, f->reg != 0) != 0)
 			return -1; /* curl fails the transfers on it */
-		}
+		f->reg = (uint8_t)events;
+		return 0;
 	}
+	if (epoll_set(sh, fd, events, socketp != NULL) != 0)
+		return -1;
 	if (!socketp)
 		curl_multi_assign(sh->multi, fd, sh);
 	return 0;
@@ -994,6 +1094,13 @@ static void wait_until(struct shard *sh, int64_t t, int64_t now)
 		}
 		if (fd == sh->wake_fd) {
 			drain_fd(fd);
+			continue;
+		}
+		if (fd < sh->nfds && sh->fds[fd].ours && !sh->fds[fd].want) {
+			/* An idle cached connection (the peer closed it, say):
+			 * curl checks it before reuse; out of the set now. */
+			epoll_ctl(sh->ep_fd, EPOLL_CTL_DEL, fd, NULL);
+			sh->fds[fd].reg = 0;
 			continue;
 		}
 		if (e & EPOLLIN)
@@ -1454,6 +1561,14 @@ static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
 			return fp_err_set(err, FP_EINTERNAL,
 					  "load: cannot set up curl handle for '%s'",
 					  g->conf.url);
+		if (!g->kafka) {
+			CURL *e = sh->slots[i].easy;
+
+			curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+			curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, sh);
+			curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+			curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sh);
+		}
 		sh->free_idx[sh->nfree++] = nslots - 1 - i;
 	}
 	return FP_OK;
@@ -1492,6 +1607,7 @@ static void shard_fini(struct shard *sh)
 		close(sh->wake_fd);
 	if (sh->ep_fd >= 0)
 		close(sh->ep_fd);
+	free(sh->fds);
 	fp_ledger_stream_free(sh->ledger);
 	fp_event_builder_free(sh->builder);
 	fp_hist_free(sh->lat);
