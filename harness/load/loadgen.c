@@ -56,7 +56,11 @@
 #define RESP_MAX 4096                          /* receipts are ~300 bytes */
 #define LATE_NS (10 * FP_NS_PER_MS)
 #define DRAIN_SLACK_NS (5 * FP_NS_PER_S)
-#define MAX_POLL_MS 100                        /* bound of one wait */
+#define MAX_POLL_MS 100                        /* Kafka: notice stop() */
+/* HTTP: bound of one epoll wait, a backstop only: due times, curl's
+ * timeouts and the window's end are all in the wait's deadline, and stop()
+ * writes to the eventfd in the set. */
+#define HTTP_MAX_WAIT_MS 1000
 #define MAX_EVENTS 64                          /* epoll events per wake-up */
 #define MAX_SENDERS 16
 /* Auto sender count (HTTP): one thread per this many planned events/s.
@@ -1062,9 +1066,9 @@ static void drain_fd(int fd)
 static void wait_until(struct shard *sh, int64_t t, int64_t now)
 {
 	int64_t wait_ns = t - now;
-	int ms = wait_ns >= (int64_t)MAX_POLL_MS * FP_NS_PER_MS
-			 ? MAX_POLL_MS
-			 : (int)(wait_ns / FP_NS_PER_MS);
+	int64_t cap = sh->g->kafka ? MAX_POLL_MS : HTTP_MAX_WAIT_MS;
+	int ms = wait_ns >= cap * FP_NS_PER_MS ? (int)cap
+					       : (int)(wait_ns / FP_NS_PER_MS);
 	struct epoll_event evs[MAX_EVENTS];
 	int n;
 
@@ -1078,7 +1082,7 @@ static void wait_until(struct shard *sh, int64_t t, int64_t now)
 		}
 		return;
 	}
-	if (wait_ns < (int64_t)MAX_POLL_MS * FP_NS_PER_MS) {
+	if (wait_ns < cap * FP_NS_PER_MS) {
 		arm_timer(sh, t);
 		ms++; /* the timer fd ends the wait; this is a backstop */
 	}
