@@ -1203,12 +1203,12 @@ Test(loadgen, stop_wakes_an_idle_sender, .timeout = 30)
 }
 
 /* Many transfers in flight on one sender: every socket goes through the
- * epoll set (the stub holds each answer 50 ms, so about 150 requests are
+ * epoll set (the stub holds each answer 100 ms, so about 100 requests are
  * open at once on as many connections) and each completes once. */
 Test(loadgen, many_slots_on_one_sender, .timeout = 30)
 {
 	struct stub st;
-	struct stub_conf sc = {.delay_ns = 50 * MS};
+	struct stub_conf sc = {.delay_ns = 100 * MS};
 	struct fixture fx;
 	struct fp_load_stats s;
 	struct row *rows;
@@ -1216,18 +1216,18 @@ Test(loadgen, many_slots_on_one_sender, .timeout = 30)
 
 	cr_assert_eq(stub_start(&st, &sc), 0);
 	fx_init(&fx, st.url);
-	fx.spec.rate = 3000;
-	fx.spec.concurrency = 400;
+	fx.spec.rate = 1000;
+	fx.spec.concurrency = 300;
 	fx.conf.senders = 1;
-	run_phase(&fx, "wide", 1 * SEC, &s);
+	run_phase(&fx, "wide", 1500 * MS, &s);
 	stub_stop(&st);
-	cr_assert_eq(s.planned, 3000);
+	cr_assert_eq(s.planned, 1500);
 	/* Not assert_nearly_all_sent: with other tests running beside it
-	 * the stub's one thread falls behind 400 connections and sends wait
+	 * the stub's one thread can fall behind its connections and sends wait
 	 * for slots (dropped at the window's end). What is asserted is that
 	 * whatever went out came back, once, on the right slot. */
-	cr_assert_eq(s.sent + s.dropped, 3000);
-	cr_assert_gt(s.sent, 1500);
+	cr_assert_eq(s.sent + s.dropped, 1500);
+	cr_assert_gt(s.sent, 750);
 	cr_assert_eq(s.failed, 0);
 	cr_assert_eq(s.accepted, s.sent);
 	cr_assert_eq(st.total, s.sent);
@@ -1235,7 +1235,7 @@ Test(loadgen, many_slots_on_one_sender, .timeout = 30)
 		cr_assert_gt(st.max_conns, 64, "max %lld connections",
 			     (long long)st.max_conns);
 	n = read_ledger(fx.ledger, &rows);
-	cr_assert_eq((int64_t)n, 3000);
+	cr_assert_eq((int64_t)n, 1500);
 	for (size_t i = 0; i < n; i++) {
 		ok += strcmp(rows[i].outcome, "ok") == 0 && rows[i].status == 202;
 		cr_assert(strcmp(rows[i].outcome, "ok") == 0 ||
