@@ -5,7 +5,8 @@
  * sends the events k = i, i + N, i + 2N, ... of the one seeded schedule, so
  * the traffic is the same for any N. Each shard owns its transport (HTTP: a
  * libcurl multi handle and a fixed pool of easy handles, its share of the
- * allowed in-flight requests, so connections are kept alive and reused;
+ * allowed in-flight requests, so connections are kept alive and reused,
+ * driven through curl's socket API from the shard's own epoll set;
  * Kafka: one shard only, with an idempotent librdkafka producer whose
  * delivery reports are served on that thread), its body builder and its
  * ledger stream; rows meet in one COPY-able file (ledger.c). One thread
@@ -1786,7 +1787,7 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 		if (rc != 0) {
 			/* The started ones stop at once and are joined; their
 			 * unsent events are ledgered as dropped. */
-			atomic_store(&g->stop, 1);
+			fp_loadgen_stop(g);
 			for (int j = 0; j < i; j++)
 				pthread_join(g->shards[j].thread, NULL);
 			pthread_mutex_lock(&g->mu);
