@@ -5,7 +5,8 @@
  * sends the events k = i, i + N, i + 2N, ... of the one seeded schedule, so
  * the traffic is the same for any N. Each shard owns its transport (HTTP: a
  * libcurl multi handle and a fixed pool of easy handles, its share of the
- * allowed in-flight requests, so connections are kept alive and reused;
+ * allowed in-flight requests, so connections are kept alive and reused,
+ * driven through curl's socket API from the shard's own epoll set;
  * Kafka: one shard only, with an idempotent librdkafka producer whose
  * delivery reports are served on that thread), its body builder and its
  * ledger stream; rows meet in one COPY-able file (ledger.c). One thread
@@ -37,8 +38,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -53,7 +57,12 @@
 #define RESP_MAX 4096                          /* receipts are ~300 bytes */
 #define LATE_NS (10 * FP_NS_PER_MS)
 #define DRAIN_SLACK_NS (5 * FP_NS_PER_S)
-#define MAX_POLL_MS 100                        /* notice stop() promptly */
+#define MAX_POLL_MS 100                        /* Kafka: notice stop() */
+/* HTTP: bound of one epoll wait, a backstop only: due times, curl's
+ * timeouts and the window's end are all in the wait's deadline, and stop()
+ * writes to the eventfd in the set. */
+#define HTTP_MAX_WAIT_MS 1000
+#define MAX_EVENTS 64                          /* epoll events per wake-up */
 #define MAX_SENDERS 16
 /* Auto sender count (HTTP): one thread per this many planned events/s.
  * One libcurl thread tops out near 25k/s; below 12k/s a single thread
@@ -101,6 +110,17 @@ struct pending {
 	int64_t due_ns;
 };
 
+/* What the epoll set holds for one fd. A connection curl puts back in its
+ * cache is REMOVEd and, on the next request, added again with the same
+ * events: for sockets opened through open_socket that pair is kept out
+ * of the kernel (want only changes here), since close_socket tells when
+ * the fd dies. Other fds (a resolver's socket pair) get every epoll_ctl. */
+struct fdstate {
+	uint8_t ours; /* opened by open_socket, not yet closed */
+	uint8_t reg;  /* epoll events registered (EPOLLIN|EPOLLOUT), 0 = none */
+	uint8_t want; /* curl wants it watched */
+};
+
 struct fp_loadgen;
 
 /* One sender thread and everything it touches without a lock. */
@@ -109,8 +129,19 @@ struct shard {
 	int id;
 	pthread_t thread;
 	CURLM *multi;
-	int timer_fd;         /* HTTP: wakes curl_multi_poll at a due time */
+	/* HTTP: one epoll set holds curl's sockets (socket callback), the
+	 * timer fd armed at the next due time, and the eventfd stop() writes
+	 * to, so a wake-up serves only the sockets that are ready. */
+	int ep_fd;
+	int timer_fd;
+	int wake_fd;
 	int64_t timer_armed;  /* absolute due time armed, INT64_MAX if none */
+	int64_t curl_due;     /* curl's own timeout, absolute; INT64_MAX none */
+	/* Per fd: the connection sockets this shard opened (curl's open /
+	 * close callbacks), what the epoll set holds for them and whether
+	 * curl still wants them watched. Indexed by fd, grown on open. */
+	struct fdstate *fds;
+	int nfds;
 	uint64_t next_token;
 	int delivered;        /* reports served by the last rd_kafka_poll */
 	struct slot *slots;
@@ -231,6 +262,21 @@ static char *last_value(struct curl_slist *h, size_t name_len)
 	return h ? h->data + name_len + 2 : NULL;
 }
 
+/* Whether curl's proxy detection could find something (the variables it
+ * reads for http and https URLs, or to exclude hosts). */
+static int no_proxy_env(void)
+{
+	static const char *const vars[] = {"http_proxy",  "https_proxy",
+					   "HTTPS_PROXY", "all_proxy",
+					   "ALL_PROXY",   "no_proxy",
+					   "NO_PROXY"};
+
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if (getenv(vars[i]))
+			return 1;
+	return 0;
+}
+
 static int setup_slot(struct fp_loadgen *g, struct slot *s)
 {
 	long tmo_ms = (long)(g->spec.timeout_ns / FP_NS_PER_MS);
@@ -275,6 +321,14 @@ static int setup_slot(struct fp_loadgen *g, struct slot *s)
 	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
+	/* Without proxy variables in the environment curl would look for
+	 * them (five getenv + strdup) on every request, to find none; an
+	 * empty proxy and no-proxy list say "none" once. With any of them
+	 * set, curl keeps reading them as before. */
+	if (!no_proxy_env()) {
+		curl_easy_setopt(s->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(s->easy, CURLOPT_NOPROXY, "");
+	}
 	return 0;
 }
 
@@ -844,13 +898,130 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	complete(sh, s, &r, O_OK, done);
 }
 
-/* Serve what has completed; @returns how many requests finished. */
-static int harvest(struct shard *sh)
+/* curl's open-socket callback (every slot's easy): a connection socket
+ * this shard will track, see struct fdstate. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+				 struct curl_sockaddr *a)
+{
+	struct shard *sh = clientp;
+	int fd;
+
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (fd >= sh->nfds) {
+		int n = fd + 64;
+		struct fdstate *f = realloc(sh->fds, (size_t)n * sizeof *f);
+
+		if (!f) {
+			close(fd);
+			return CURL_SOCKET_BAD;
+		}
+		memset(f + sh->nfds, 0, (size_t)(n - sh->nfds) * sizeof *f);
+		sh->fds = f;
+		sh->nfds = n;
+	}
+	sh->fds[fd] = (struct fdstate){.ours = 1};
+	return fd;
+}
+
+/* curl's close-socket callback: closing drops the fd from the epoll set. */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+	struct shard *sh = clientp;
+
+	if (fd >= 0 && fd < sh->nfds)
+		sh->fds[fd] = (struct fdstate){0};
+	return close(fd);
+}
+
+static int epoll_set(struct shard *sh, int fd, uint32_t events, int in_set)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.fd = fd;
+	if (epoll_ctl(sh->ep_fd, in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+		      &ev) == 0)
+		return 0;
+	/* In doubt about the set (an fd closed and reused behind our back):
+	 * the other operation. */
+	if ((errno == ENOENT || errno == EEXIST) &&
+	    epoll_ctl(sh->ep_fd, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+		      fd, &ev) == 0)
+		return 0;
+	FP_WARN("event=load_epoll_ctl fd=%d errno=%d", fd, errno);
+	return -1;
+}
+
+/*
+ * libcurl's socket callback: keep the shard's epoll set in step with the
+ * sockets curl wants watched. A REMOVE of a tracked connection socket only
+ * clears want (an event on it then takes it out of the set for real, in
+ * wait_until); re-adding it with the events it already has costs nothing.
+ * socketp marks an untracked fd that is in the set (curl_multi_assign).
+ */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+		     void *socketp)
+{
+	struct shard *sh = userp;
+	struct fdstate *f = fd >= 0 && fd < sh->nfds && sh->fds[fd].ours
+				    ? &sh->fds[fd]
+				    : NULL;
+	uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+			  (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (f)
+			f->want = 0;
+		else if (socketp)
+			epoll_ctl(sh->ep_fd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	if (f) {
+		f->want = 1;
+		if (f->reg == events)
+			return 0;
+		if (epoll_set(sh, fd, events, f->reg != 0) != 0)
+			return -1; /* curl fails the transfers on it */
+		f->reg = (uint8_t)events;
+		return 0;
+	}
+	if (epoll_set(sh, fd, events, socketp != NULL) != 0)
+		return -1;
+	if (!socketp)
+		curl_multi_assign(sh->multi, fd, sh);
+	return 0;
+}
+
+/* libcurl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT.
+ * 0 (a handle was just added) means at once; no clock read for it. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct shard *sh = userp;
+
+	(void)multi;
+	sh->curl_due = timeout_ms < 0    ? INT64_MAX
+		       : timeout_ms == 0 ? 0
+					 : fp_mono_ns() +
+					       (int64_t)timeout_ms * FP_NS_PER_MS;
+	return 0;
+}
+
+/* Serve what has completed; @returns how many requests finished. HTTP:
+ * curl's timeout first if due (it also starts the transfers of handles
+ * just added), then the finished transfers. */
+static int harvest(struct shard *sh, int64_t now)
 {
 	int still;
 
 	if (!sh->g->kafka) {
-		curl_multi_perform(sh->multi, &still);
+		if (sh->curl_due <= now)
+			curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0,
+						 &still);
 		return harvest_http(sh);
 	}
 	sh->delivered = 0;
@@ -874,21 +1045,33 @@ static void arm_timer(struct shard *sh, int64_t t)
 		sh->timer_armed = t;
 }
 
+/* Empty a counter fd (timer or eventfd); it is non-blocking. */
+static void drain_fd(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		FP_DEBUG("event=load_fd_read fd=%d errno=%d", fd, errno);
+}
+
 /*
  * Block until something may have completed or the absolute time t.
- * Both transports wait in whole milliseconds, too coarse for sends due
- * every 100 us, and spinning instead would take a core from the target
- * on a small machine. HTTP: curl_multi_poll() also watches a timer fd
- * armed at t, so the wait ends on time to the microsecond. Kafka: below
- * a millisecond, serve the reports, then sleep to t (reports wait at most
- * that long).
+ * HTTP: epoll_wait on the shard's set; the timer fd, armed at t, ends the
+ * wait on time to the microsecond (epoll's own timeout is in whole ms,
+ * too coarse for sends due every 100 us, and spinning instead would take
+ * a core from the target on a small machine). Every ready socket goes to
+ * curl_multi_socket_action, which serves only the transfers on it.
+ * Kafka: below a millisecond, serve the reports, then sleep to t (reports
+ * wait at most that long).
  */
 static void wait_until(struct shard *sh, int64_t t, int64_t now)
 {
 	int64_t wait_ns = t - now;
-	int ms = wait_ns >= (int64_t)MAX_POLL_MS * FP_NS_PER_MS
-			 ? MAX_POLL_MS
-			 : (int)(wait_ns / FP_NS_PER_MS);
+	int64_t cap = sh->g->kafka ? MAX_POLL_MS : HTTP_MAX_WAIT_MS;
+	int ms = wait_ns >= cap * FP_NS_PER_MS ? (int)cap
+					       : (int)(wait_ns / FP_NS_PER_MS);
+	struct epoll_event evs[MAX_EVENTS];
+	int n;
 
 	if (sh->g->kafka) {
 		if (ms >= 1) {
@@ -900,23 +1083,39 @@ static void wait_until(struct shard *sh, int64_t t, int64_t now)
 		}
 		return;
 	}
-	if (sh->timer_fd >= 0 && wait_ns < (int64_t)MAX_POLL_MS * FP_NS_PER_MS) {
-		struct curl_waitfd wfd = {.fd = sh->timer_fd,
-					  .events = CURL_WAIT_POLLIN};
-
+	if (wait_ns < cap * FP_NS_PER_MS) {
 		arm_timer(sh, t);
-		curl_multi_poll(sh->multi, &wfd, 1, ms + 1, NULL);
-		if (wfd.revents) {
-			uint64_t ticks;
-
-			if (read(sh->timer_fd, &ticks, sizeof ticks) < 0 &&
-			    errno != EAGAIN)
-				FP_DEBUG("event=load_timer_read errno=%d", errno);
-			sh->timer_armed = INT64_MAX;
-		}
-		return;
+		ms++; /* the timer fd ends the wait; this is a backstop */
 	}
-	curl_multi_poll(sh->multi, NULL, 0, ms, NULL);
+	n = epoll_wait(sh->ep_fd, evs, MAX_EVENTS, ms);
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd, still, mask = 0;
+		uint32_t e = evs[i].events;
+
+		if (fd == sh->timer_fd) {
+			drain_fd(fd);
+			sh->timer_armed = INT64_MAX;
+			continue;
+		}
+		if (fd == sh->wake_fd) {
+			drain_fd(fd);
+			continue;
+		}
+		if (fd < sh->nfds && sh->fds[fd].ours && !sh->fds[fd].want) {
+			/* An idle cached connection (the peer closed it, say):
+			 * curl checks it before reuse; out of the set now. */
+			epoll_ctl(sh->ep_fd, EPOLL_CTL_DEL, fd, NULL);
+			sh->fds[fd].reg = 0;
+			continue;
+		}
+		if (e & EPOLLIN)
+			mask |= CURL_CSELECT_IN;
+		if (e & EPOLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (e & (EPOLLERR | EPOLLHUP))
+			mask |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(sh->multi, fd, mask, &still);
+	}
 }
 
 /* ---- the sender threads ------------------------------------------------------ */
@@ -1086,7 +1285,7 @@ static void *sender_main(void *arg)
 			else
 				send_original(sh);
 		}
-		if (harvest(sh) > 0)
+		if (harvest(sh, now) > 0)
 			continue; /* slots freed: late sends may go now */
 
 		if (!sh->window_open && sh->nfree == sh->nslots && !sh->rq_head)
@@ -1101,6 +1300,8 @@ static void *sender_main(void *arg)
 			t = g->phase_end;
 		if (!sh->window_open && sh->drain_deadline < t)
 			t = sh->drain_deadline;
+		if (!g->kafka && sh->curl_due < t)
+			t = sh->curl_due;
 		now = fp_mono_ns();
 		if (t > now)
 			wait_until(sh, t, now);
@@ -1308,13 +1509,33 @@ static int shard_count(const struct fp_load_conf *conf)
 	return n < 1 ? 1 : n;
 }
 
+/* HTTP: the epoll set with the timer fd and the stop eventfd in it. */
+static int shard_fds(struct shard *sh)
+{
+	struct epoll_event ev;
+
+	sh->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	sh->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	sh->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sh->ep_fd < 0 || sh->timer_fd < 0 || sh->wake_fd < 0)
+		return -1;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = sh->timer_fd;
+	if (epoll_ctl(sh->ep_fd, EPOLL_CTL_ADD, sh->timer_fd, &ev) != 0)
+		return -1;
+	ev.data.fd = sh->wake_fd;
+	return epoll_ctl(sh->ep_fd, EPOLL_CTL_ADD, sh->wake_fd, &ev);
+}
+
 static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
 		      int nslots, struct fp_err *err)
 {
 	sh->g = g;
 	sh->id = id;
-	sh->timer_fd = -1;
+	sh->ep_fd = sh->timer_fd = sh->wake_fd = -1;
 	sh->timer_armed = INT64_MAX;
+	sh->curl_due = INT64_MAX;
 	pthread_mutex_init(&sh->mu, NULL);
 	fp_rng_seed(&sh->trace_rng, g->trace_seed,
 		    (uint64_t)g->wall0 + (uint64_t)id);
@@ -1331,15 +1552,28 @@ static int shard_init(struct fp_loadgen *g, struct shard *sh, int id,
 		if (!sh->multi)
 			return fp_err_set(err, FP_ENOMEM, "load: out of memory");
 		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
-		/* Without a timer fd the waits fall back to whole ms. */
-		sh->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-					      TFD_NONBLOCK | TFD_CLOEXEC);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+		if (shard_fds(sh) != 0)
+			return fp_err_set(err, FP_EINTERNAL,
+					  "load: epoll / timerfd / eventfd: %s",
+					  strerror(errno));
 	}
 	for (int i = 0; i < nslots; i++) {
 		if (!g->kafka && setup_slot(g, &sh->slots[i]) != 0)
 			return fp_err_set(err, FP_EINTERNAL,
 					  "load: cannot set up curl handle for '%s'",
 					  g->conf.url);
+		if (!g->kafka) {
+			CURL *e = sh->slots[i].easy;
+
+			curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+			curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, sh);
+			curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+			curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sh);
+		}
 		sh->free_idx[sh->nfree++] = nslots - 1 - i;
 	}
 	return FP_OK;
@@ -1369,10 +1603,16 @@ static void shard_fini(struct shard *sh)
 			free(s->resp);
 		}
 	}
+	/* The multi first: its clean-up may still call on_socket. */
 	if (sh->multi)
 		curl_multi_cleanup(sh->multi);
 	if (sh->timer_fd >= 0)
 		close(sh->timer_fd);
+	if (sh->wake_fd >= 0)
+		close(sh->wake_fd);
+	if (sh->ep_fd >= 0)
+		close(sh->ep_fd);
+	free(sh->fds);
 	fp_ledger_stream_free(sh->ledger);
 	fp_event_builder_free(sh->builder);
 	fp_hist_free(sh->lat);
@@ -1547,7 +1787,7 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 		if (rc != 0) {
 			/* The started ones stop at once and are joined; their
 			 * unsent events are ledgered as dropped. */
-			atomic_store(&g->stop, 1);
+			fp_loadgen_stop(g);
 			for (int j = 0; j < i; j++)
 				pthread_join(g->shards[j].thread, NULL);
 			pthread_mutex_lock(&g->mu);
@@ -1565,11 +1805,17 @@ int fp_loadgen_start(struct fp_loadgen *g, const char *phase_id,
 void fp_loadgen_stop(struct fp_loadgen *g)
 {
 	atomic_store(&g->stop, 1);
-	/* Thread-safe by contract: interrupts curl_multi_poll at once. The
+	/* The eventfd is in each HTTP sender's epoll set, so its wait ends at
+	 * once (curl_multi_wakeup does not reach a wait outside curl). The
 	 * Kafka sender notices within its poll bound (MAX_POLL_MS). */
-	for (int i = 0; i < g->nshards; i++)
-		if (g->shards[i].multi)
-			curl_multi_wakeup(g->shards[i].multi);
+	for (int i = 0; i < g->nshards; i++) {
+		uint64_t one = 1;
+
+		if (g->shards[i].wake_fd >= 0 &&
+		    write(g->shards[i].wake_fd, &one, sizeof one) < 0 &&
+		    errno != EAGAIN)
+			FP_DEBUG("event=load_wake errno=%d", errno);
+	}
 }
 
 static void join_all(struct fp_loadgen *g)

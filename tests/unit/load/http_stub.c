@@ -39,6 +39,7 @@ struct stub_conn {
 	int parked;
 	size_t skip; /* bytes of an oversize body still to discard */
 	size_t skip_hlen, skip_blen; /* its headers (kept in in) and size */
+	int reset;   /* answer with a TCP reset (conf.reset_mod) */
 };
 
 /* Insert seq (with the hash of its first body) into the set; @returns 0
@@ -131,6 +132,19 @@ static void respond(struct stub *s, struct stub_conn *c, const char *hdrs,
 	 * (malformed) one may hold a cut-off event id. */
 	if (strncmp(xid, "e-", 2) == 0)
 		seq = strtoull(xid + 2, NULL, 10);
+	if (s->conf.reset_mod > 0 && seq &&
+	    seq % (uint64_t)s->conf.reset_mod == 0) {
+		/* No answer: the connection is reset (SO_LINGER 0 turns the
+		 * caller's close into an RST) and the request is not seen. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		c->reset = 1;
+		pthread_mutex_lock(&s->mu);
+		s->resets++;
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	/* Hashing costs (much, under valgrind): only when a check needs it. */
 	bh[0] = '\0';
 	if (body && (s->conf.record || s->conf.conflict_on_mismatch))
@@ -315,6 +329,8 @@ static void *stub_main(void *arg)
 				if (c->outoff == c->outlen) {
 					c->parked = 0;
 					parse(s, c, now); /* pipelined rest, if any */
+					if (c->reset)
+						close_conn(s, i);
 				}
 				continue;
 			}
@@ -349,6 +365,10 @@ static void *stub_main(void *arg)
 				}
 				c->inlen += (size_t)r;
 				parse(s, c, now);
+				if (c->reset) {
+					close_conn(s, i);
+					continue;
+				}
 				if (!c->parked && c->inlen == IN_MAX)
 					close_conn(s, i); /* oversized request */
 			}

@@ -4,7 +4,7 @@
  * answers like the platform contract (202 + receipt, 200 duplicate for a
  * repeated event_id, 409 for a repeated event_id with other bytes when
  * asked, 413 for a body over 1 MiB, read and discarded) and can be made
- * slow or stalled on purpose.
+ * slow or stalled on purpose, or reset chosen requests' connections.
  */
 #ifndef HTTP_STUB_H
 #define HTTP_STUB_H
@@ -21,6 +21,9 @@ struct stub_conf {
 	int conflict_on_mismatch; /* 409 for a seen event_id with other bytes */
 	int status;            /* answer this status to everything (0 = normal) */
 	int record;            /* keep one struct stub_req per request */
+	int reset_mod;         /* > 0: reset the connection instead of
+				* answering a request whose seq % reset_mod
+				* == 0 (not recorded, not seen) */
 };
 
 struct stub_req {
@@ -52,6 +55,7 @@ struct stub {
 	size_t nreqs, capreqs;
 	int64_t total;         /* requests answered */
 	int64_t max_conns;     /* most simultaneous connections seen */
+	int64_t resets;        /* requests answered by a reset */
 	uint64_t *seen;        /* open-addressing set of seqs (0 = empty) */
 	uint64_t *seen_hash;   /* first body hash (64-bit prefix) per seq */
 	size_t seen_cap;
