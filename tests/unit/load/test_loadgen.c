@@ -1021,6 +1021,103 @@ Test(loadgen, kafka_channel_against_mock_cluster, .timeout = 30)
 	rd_kafka_destroy(host);
 }
 
+static int cmp_part_off(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/*
+ * Overload on channel kafka: planned far above what the sender can do, with
+ * a concurrency well above the number of sends between two harvests inside
+ * one run of late sends (SERVE_EVERY, 1000), so reports are served while
+ * runs of sends go on and freed slots are taken again at once. Every
+ * original is ledgered exactly once, sent or dropped; every sent record is
+ * acknowledged once, at its own offset, never before it was sent.
+ */
+Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
+{
+	static const char topic[] = "fp.test.overload";
+	char e[512];
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_t *host;
+	rd_kafka_mock_cluster_t *mc;
+	struct fixture fx;
+	struct fp_load_stats s;
+	struct row *rows;
+	size_t n, nok = 0;
+	int64_t (*po)[2];
+	static unsigned char seen[200001];
+	struct checks ck = {0};
+
+	rd_kafka_conf_set(kc, "log_level", "2", e, sizeof e);
+	host = rd_kafka_new(RD_KAFKA_PRODUCER, kc, e, sizeof e);
+	cr_assert_not_null(host, "%s", e);
+	mc = rd_kafka_mock_cluster_new(host, 1);
+	cr_assert_not_null(mc);
+	cr_assert_eq(rd_kafka_mock_topic_create(mc, topic, 2, 1),
+		     RD_KAFKA_RESP_ERR_NO_ERROR);
+
+	fx_init(&fx, NULL);
+	fx.spec.channel = FP_CHANNEL_KAFKA;
+	fx.spec.kafka_topic = (char *)topic;
+	fx.spec.rate = 400000;
+	fx.spec.concurrency = 3000;
+	fx.conf.kafka_bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+	run_phase(&fx, "overload", SEC / 2, &s);
+	cr_log_info("kafka overload: planned %lld sent %lld dropped %lld",
+		    (long long)s.planned, (long long)s.sent,
+		    (long long)s.dropped);
+	cr_assert_eq(s.planned, 200000);
+	cr_assert_eq(s.sent + s.dropped, s.planned);
+	cr_assert_gt(s.sent, 3000, "too few sends to exercise the runs");
+	cr_assert_gt(s.dropped, 0, "not overloaded");
+	cr_assert_eq(s.accepted, s.sent);
+	cr_assert_eq(s.failed + s.rejected + s.in_flight, 0);
+
+	n = read_ledger(fx.ledger, &rows);
+	cr_assert_eq((int64_t)n, s.planned);
+	po = calloc(n, sizeof *po);
+	cr_assert_not_null(po);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+
+		CHECK(&ck, r->seq >= 1 && r->seq <= 200000, "seq %lld",
+		      (long long)r->seq);
+		if (r->seq < 1 || r->seq > 200000)
+			continue;
+		seen[r->seq]++;
+		if (strcmp(r->outcome, "dropped") == 0)
+			continue;
+		CHECK(&ck, strcmp(r->outcome, "ok") == 0, "seq %lld: %s %s",
+		      (long long)r->seq, r->outcome, r->error);
+		CHECK(&ck, r->sent >= r->intended && r->done >= r->sent,
+		      "seq %lld: intended %lld sent %lld done %lld",
+		      (long long)r->seq, (long long)r->intended,
+		      (long long)r->sent, (long long)r->done);
+		po[nok][0] = r->partition;
+		po[nok][1] = r->offset;
+		nok++;
+	}
+	CHECKS_OK(&ck);
+	for (int k = 1; k <= 200000; k++)
+		cr_assert_eq(seen[k], 1, "seq %d ledgered %d times", k, seen[k]);
+	cr_assert_eq((int64_t)nok, s.accepted);
+	qsort(po, nok, sizeof *po, cmp_part_off);
+	for (size_t i = 1; i < nok; i++)
+		cr_assert(po[i][0] != po[i - 1][0] || po[i][1] != po[i - 1][1],
+			  "two records at %lld/%lld", (long long)po[i][0],
+			  (long long)po[i][1]);
+	free(po);
+	free(rows);
+	fx_fini(&fx);
+	rd_kafka_mock_cluster_destroy(mc);
+	rd_kafka_destroy(host);
+}
+
 /* ---- several sender threads ------------------------------------------------ */
 
 /*
