@@ -1134,19 +1134,22 @@ static void *sender_main(void *arg)
 			else if (now >= g->phase_end)
 				close_window(sh, g->phase_end, "phase window ended");
 		}
-		/* Everything due goes out now, oldest intended time first.
-		 * A long run of late sends (Kafka: up to the whole concurrency
-		 * at once) serves the completions every SERVE_EVERY sends, so
-		 * finished records are freed while the run goes on and their
-		 * memory is reused while still in the cache, instead of the
-		 * heap growing by a whole run's worth of records first. */
-		for (int n = 0; sh->nfree > 0 && (t = next_due(sh)) <= now;) {
+		/* Everything due goes out now, oldest intended time first, at
+		 * most SERVE_EVERY sends at a time: a long run of late sends
+		 * (Kafka: up to the whole concurrency) then stops to serve the
+		 * completions, so finished records are freed while the run
+		 * goes on and their memory is reused while still in the cache,
+		 * instead of the heap growing by a whole run's worth of records
+		 * first; and the window end and stop() are checked again (the
+		 * top of this loop), so a backlog larger than the concurrency
+		 * cannot keep sending past the window. */
+		for (int n = 0; n < SERVE_EVERY && sh->nfree > 0 &&
+				(t = next_due(sh)) <= now;
+		     n++) {
 			if (sh->rq_head && sh->rq_head->due_ns == t)
 				send_pending(sh);
 			else
 				send_original(sh);
-			if (++n % SERVE_EVERY == 0)
-				harvest(sh);
 		}
 		if (harvest(sh) > 0)
 			continue; /* slots freed: late sends may go now */

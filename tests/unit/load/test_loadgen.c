@@ -1032,11 +1032,13 @@ static int cmp_part_off(const void *a, const void *b)
 
 /*
  * Overload on channel kafka: planned far above what the sender can do, with
- * a concurrency well above the number of sends between two harvests inside
- * one run of late sends (SERVE_EVERY, 1000), so reports are served while
- * runs of sends go on and freed slots are taken again at once. Every
- * original is ledgered exactly once, sent or dropped; every sent record is
- * acknowledged once, at its own offset, never before it was sent.
+ * a concurrency far above the number of sends between two harvests
+ * (SERVE_EVERY, 1000), so runs of late sends stop to serve reports and
+ * freed slots are taken again at once. Every original is ledgered exactly
+ * once, sent or dropped; every sent record is acknowledged once, at its own
+ * offset, never before it was sent; and the backlog, larger than the
+ * concurrency, does not go on being sent after the window has closed (at
+ * most one run of SERVE_EVERY sends, a few ms, may still be under way).
  */
 Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
 {
@@ -1050,6 +1052,7 @@ Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
 	struct row *rows;
 	size_t n, nok = 0;
 	int64_t (*po)[2];
+	int64_t t0 = -1, last_sent = -1;
 	static unsigned char seen[200001];
 	struct checks ck = {0};
 
@@ -1065,7 +1068,7 @@ Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
 	fx.spec.channel = FP_CHANNEL_KAFKA;
 	fx.spec.kafka_topic = (char *)topic;
 	fx.spec.rate = 400000;
-	fx.spec.concurrency = 3000;
+	fx.spec.concurrency = 20000;
 	fx.conf.kafka_bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 	run_phase(&fx, "overload", SEC / 2, &s);
 	cr_log_info("kafka overload: planned %lld sent %lld dropped %lld",
@@ -1090,8 +1093,12 @@ Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
 		if (r->seq < 1 || r->seq > 200000)
 			continue;
 		seen[r->seq]++;
+		if (r->seq == 1)
+			t0 = r->intended; /* event 0 is due at the phase start */
 		if (strcmp(r->outcome, "dropped") == 0)
 			continue;
+		if (r->sent > last_sent)
+			last_sent = r->sent;
 		CHECK(&ck, strcmp(r->outcome, "ok") == 0, "seq %lld: %s %s",
 		      (long long)r->seq, r->outcome, r->error);
 		CHECK(&ck, r->sent >= r->intended && r->done >= r->sent,
@@ -1105,6 +1112,13 @@ Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
 	CHECKS_OK(&ck);
 	for (int k = 1; k <= 200000; k++)
 		cr_assert_eq(seen[k], 1, "seq %d ledgered %d times", k, seen[k]);
+	cr_assert_geq(t0, 0);
+	cr_log_info("kafka overload: last send %.1f ms after the window",
+		    (double)(last_sent - (t0 + SEC / 2)) / 1e6);
+	if (!slow_env())
+		cr_assert_leq(last_sent, t0 + SEC / 2 + 200 * MS,
+			      "sent %.1f ms after the window closed",
+			      (double)(last_sent - (t0 + SEC / 2)) / 1e6);
 	cr_assert_eq((int64_t)nok, s.accepted);
 	qsort(po, nok, sizeof *po, cmp_part_off);
 	for (size_t i = 1; i < nok; i++)
