@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "harness/core/fp_error.h"
 #include "harness/spec/fp_spec.h"
@@ -28,6 +29,42 @@ void fp_rng_seed(struct fp_rng *r, uint64_t seed, uint64_t stream);
 uint64_t fp_rng_next(struct fp_rng *r);
 double fp_rng_double(struct fp_rng *r);             /* uniform in [0,1) */
 uint64_t fp_rng_below(struct fp_rng *r, uint64_t n); /* uniform in [0,n) */
+
+/* ---- decimal formatting ------------------------------------------------- */
+
+/*
+ * @brief The decimal digits of v, zero-padded to at least width (at most
+ *        20), as "%0*" PRIu64 writes them, two digits per division:
+ *        integers are a visible share of the per-event cost (event ids,
+ *        bodies, ledger rows). @returns the end (no NUL is written).
+ */
+static inline char *fp_put_u64(char *p, uint64_t v, int width)
+{
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324"
+		"25262728293031323334353637383940414243444546474849"
+		"50515253545556575859606162636465666768697071727374"
+		"75767778798081828384858687888990919293949596979899";
+	char tmp[24], *q = tmp + sizeof tmp;
+	size_t n;
+
+	while (v >= 100) {
+		q -= 2;
+		memcpy(q, pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		q -= 2;
+		memcpy(q, pairs + 2 * v, 2);
+	} else {
+		*--q = (char)('0' + v);
+	}
+	while (tmp + sizeof tmp - q < width)
+		*--q = '0';
+	n = (size_t)(tmp + sizeof tmp - q);
+	memcpy(p, q, n);
+	return p + n;
+}
 
 /* ---- arrival schedule (sched.c) ------------------------------------------ */
 

@@ -292,10 +292,6 @@ static char *put_text(char *p, const char *s, size_t n)
 
 static char *put_int(char *p, int64_t v)
 {
-	char tmp[24];
-	uint64_t u;
-	int n = 0;
-
 	if (v == FP_LEDGER_NULL) {
 		*p++ = '\\';
 		*p++ = 'N';
@@ -303,17 +299,9 @@ static char *put_int(char *p, int64_t v)
 	}
 	if (v < 0) {
 		*p++ = '-';
-		u = (uint64_t)0 - (uint64_t)v;
-	} else {
-		u = (uint64_t)v;
+		return fp_put_u64(p, (uint64_t)0 - (uint64_t)v, 1);
 	}
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
+	return fp_put_u64(p, (uint64_t)v, 1);
 }
 
 void fp_ledger_stream_write(struct fp_ledger_stream *s,

@@ -4,6 +4,7 @@
  * for backslash, tab, newline and carriage return.
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,75 @@ Test(ledger, escaping_and_nulls)
 		"a\\\\b\\tc\\nd\\re\thash_conflict\n"
 		"43\te-00000000000000000042\t\\N\t1\tload\\tphase\tacct-000017\t"
 		"12345\t\\N\t1000\t1500\t\\N\t503\tinfo\t\\N\tt\t\\N\t-1\t\t\\N\n");
+	free(got);
+	unlink(path);
+}
+
+/* fp_put_u64 (ledger integers, event ids and bodies) writes what printf
+ * writes, at every digit count and padding. */
+Test(ledger, integers_match_printf)
+{
+	uint64_t vals[200];
+	size_t n = 0;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	vals[n++] = 0;
+	vals[n++] = UINT64_MAX;
+	vals[n++] = (uint64_t)INT64_MAX;
+	vals[n++] = (uint64_t)INT64_MAX + 1;
+	for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10) {
+		vals[n++] = p - 1;
+		vals[n++] = p;
+		vals[n++] = p + 1;
+		vals[n++] = p * 10 - 1;
+	}
+	while (n < sizeof vals / sizeof vals[0]) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		vals[n++] = x >> (x % 64);
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int w = 1; w <= 20; w++) {
+			char want[32], got[32];
+
+			snprintf(want, sizeof want, "%0*" PRIu64, w, vals[i]);
+			memset(got, '#', sizeof got);
+			*fp_put_u64(got, vals[i], w) = '\0';
+			cr_assert_str_eq(got, want, "value %" PRIu64 " width %d",
+					 vals[i], w);
+		}
+}
+
+Test(ledger, integer_columns_extremes)
+{
+	char path[] = "/tmp/fp-ledger-XXXXXX";
+	int fd = mkstemp(path);
+	struct fp_ledger *l;
+	struct fp_err err = {0};
+	struct fp_ledger_row r = {
+		.seq = 0,
+		.attempt = 9,
+		.amount_minor = -1,
+		.intended_ns = INT64_MAX,
+		.sent_ns = INT64_MIN + 1,
+		.done_ns = 10,
+		.http_status = 99,
+		.partition = 100,
+		.kafka_offset = -1234567890123,
+	};
+	char *got;
+
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(fp_ledger_open(path, &l, &err), FP_OK, "%s", err.msg);
+	fp_ledger_write(l, &r);
+	cr_assert_eq(fp_ledger_close(l, &err), FP_OK, "%s", err.msg);
+	got = read_all(path);
+	cr_assert_str_eq(got,
+		"0\t\\N\t\\N\t9\t\\N\t\\N\t-1\t\\N\t9223372036854775807\t"
+		"-9223372036854775807\t10\t99\t\\N\t\\N\t\\N\t100\t"
+		"-1234567890123\t\\N\t\\N\n");
 	free(got);
 	unlink(path);
 }

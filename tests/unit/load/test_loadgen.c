@@ -829,6 +829,8 @@ struct rec {
 	char payload_hash[72];
 	int has_traceparent;
 	size_t len;
+	char identity[160]; /* the constant headers, "name=value;" each */
+	char names[256];    /* every header name, in order, ";" after each */
 };
 
 static void header_str(rd_kafka_headers_t *h, const char *name, char *out,
@@ -898,6 +900,31 @@ static size_t consume_all(const char *bootstrap, const char *topic, int np,
 		header_str(h, "payload_hash", r->payload_hash, sizeof r->payload_hash);
 		header_str(h, "traceparent", tp, sizeof tp);
 		r->has_traceparent = strlen(tp) == 55;
+		{
+			static const char *const idn[] = {
+				"platform_run_id", "scenario_run_id",
+				"phase_id", "runtime_lane"};
+			const char *hn;
+			const void *hv;
+			size_t hl, o = 0;
+
+			for (size_t k = 0; k < 4; k++) {
+				char v[64];
+
+				header_str(h, idn[k], v, sizeof v);
+				o += (size_t)snprintf(r->identity + o,
+						      sizeof r->identity - o,
+						      "%s=%s;", idn[k], v);
+			}
+			o = 0;
+			for (size_t k = 0;
+			     h && rd_kafka_header_get_all(h, k, &hn, &hv, &hl) ==
+					  RD_KAFKA_RESP_ERR_NO_ERROR;
+			     k++)
+				o += (size_t)snprintf(r->names + o,
+						      sizeof r->names - o,
+						      "%s;", hn);
+		}
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_consumer_close(rk);
@@ -1010,11 +1037,129 @@ Test(loadgen, kafka_channel_against_mock_cluster, .timeout = 30)
 		cr_assert_str_eq(r->event_class, "transaction");
 		cr_assert_str_eq(r->payload_hash, rows[i].hash);
 		cr_assert(r->has_traceparent);
+		cr_assert_str_eq(r->identity,
+				 "platform_run_id=fpd-test;scenario_run_id=test;"
+				 "phase_id=kafka;runtime_lane=drill;");
+		cr_assert_str_eq(r->names,
+				 "traceparent;platform_run_id;scenario_run_id;"
+				 "phase_id;event_id;runtime_lane;event_class;"
+				 "payload_hash;schema_version;");
 		cr_assert_str_eq(r->schema_version,
 				 strcmp(rows[i].expect, "compatible") == 0 ? "1.1"
 									  : "1.0");
 	}
 	free(recs);
+	free(rows);
+	fx_fini(&fx);
+	rd_kafka_mock_cluster_destroy(mc);
+	rd_kafka_destroy(host);
+}
+
+static int cmp_part_off(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/*
+ * Overload on channel kafka: planned far above what the sender can do, with
+ * a concurrency far above the number of sends between two harvests
+ * (SERVE_EVERY, 1000), so runs of late sends stop to serve reports and
+ * freed slots are taken again at once. Every original is ledgered exactly
+ * once, sent or dropped; every sent record is acknowledged once, at its own
+ * offset, never before it was sent; and the backlog, larger than the
+ * concurrency, does not go on being sent after the window has closed (at
+ * most one run of SERVE_EVERY sends, a few ms, may still be under way).
+ */
+Test(loadgen, kafka_overload_serves_reports_inside_runs, .timeout = 30)
+{
+	static const char topic[] = "fp.test.overload";
+	char e[512];
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_t *host;
+	rd_kafka_mock_cluster_t *mc;
+	struct fixture fx;
+	struct fp_load_stats s;
+	struct row *rows;
+	size_t n, nok = 0;
+	int64_t (*po)[2];
+	int64_t t0 = -1, last_sent = -1;
+	static unsigned char seen[200001];
+	struct checks ck = {0};
+
+	rd_kafka_conf_set(kc, "log_level", "2", e, sizeof e);
+	host = rd_kafka_new(RD_KAFKA_PRODUCER, kc, e, sizeof e);
+	cr_assert_not_null(host, "%s", e);
+	mc = rd_kafka_mock_cluster_new(host, 1);
+	cr_assert_not_null(mc);
+	cr_assert_eq(rd_kafka_mock_topic_create(mc, topic, 2, 1),
+		     RD_KAFKA_RESP_ERR_NO_ERROR);
+
+	fx_init(&fx, NULL);
+	fx.spec.channel = FP_CHANNEL_KAFKA;
+	fx.spec.kafka_topic = (char *)topic;
+	fx.spec.rate = 400000;
+	fx.spec.concurrency = 20000;
+	fx.conf.kafka_bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+	run_phase(&fx, "overload", SEC / 2, &s);
+	cr_log_info("kafka overload: planned %lld sent %lld dropped %lld",
+		    (long long)s.planned, (long long)s.sent,
+		    (long long)s.dropped);
+	cr_assert_eq(s.planned, 200000);
+	cr_assert_eq(s.sent + s.dropped, s.planned);
+	cr_assert_gt(s.sent, 3000, "too few sends to exercise the runs");
+	cr_assert_gt(s.dropped, 0, "not overloaded");
+	cr_assert_eq(s.accepted, s.sent);
+	cr_assert_eq(s.failed + s.rejected + s.in_flight, 0);
+
+	n = read_ledger(fx.ledger, &rows);
+	cr_assert_eq((int64_t)n, s.planned);
+	po = calloc(n, sizeof *po);
+	cr_assert_not_null(po);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+
+		CHECK(&ck, r->seq >= 1 && r->seq <= 200000, "seq %lld",
+		      (long long)r->seq);
+		if (r->seq < 1 || r->seq > 200000)
+			continue;
+		seen[r->seq]++;
+		if (r->seq == 1)
+			t0 = r->intended; /* event 0 is due at the phase start */
+		if (strcmp(r->outcome, "dropped") == 0)
+			continue;
+		if (r->sent > last_sent)
+			last_sent = r->sent;
+		CHECK(&ck, strcmp(r->outcome, "ok") == 0, "seq %lld: %s %s",
+		      (long long)r->seq, r->outcome, r->error);
+		CHECK(&ck, r->sent >= r->intended && r->done >= r->sent,
+		      "seq %lld: intended %lld sent %lld done %lld",
+		      (long long)r->seq, (long long)r->intended,
+		      (long long)r->sent, (long long)r->done);
+		po[nok][0] = r->partition;
+		po[nok][1] = r->offset;
+		nok++;
+	}
+	CHECKS_OK(&ck);
+	for (int k = 1; k <= 200000; k++)
+		cr_assert_eq(seen[k], 1, "seq %d ledgered %d times", k, seen[k]);
+	cr_assert_geq(t0, 0);
+	cr_log_info("kafka overload: last send %.1f ms after the window",
+		    (double)(last_sent - (t0 + SEC / 2)) / 1e6);
+	if (!slow_env())
+		cr_assert_leq(last_sent, t0 + SEC / 2 + 200 * MS,
+			      "sent %.1f ms after the window closed",
+			      (double)(last_sent - (t0 + SEC / 2)) / 1e6);
+	cr_assert_eq((int64_t)nok, s.accepted);
+	qsort(po, nok, sizeof *po, cmp_part_off);
+	for (size_t i = 1; i < nok; i++)
+		cr_assert(po[i][0] != po[i - 1][0] || po[i][1] != po[i - 1][1],
+			  "two records at %lld/%lld", (long long)po[i][0],
+			  (long long)po[i][1]);
+	free(po);
 	free(rows);
 	fx_fini(&fx);
 	rd_kafka_mock_cluster_destroy(mc);
