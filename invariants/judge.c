@@ -24,7 +24,6 @@
 #include "invariants/fp_invariant.h"
 
 struct judge {
-	const struct fp_judge_conf *conf;
 	const struct fp_check_ctx *tmpl;
 	struct fp_judge_check *checks;
 	size_t n;
@@ -92,7 +91,6 @@ struct lane {
 	struct judge *j;
 	struct fp_pg *pg;
 	pthread_t tid;
-	int started;
 };
 
 static void *lane_main(void *arg)
@@ -112,7 +110,7 @@ int fp_judge_run(struct fp_pg *pg, const struct fp_judge_conf *conf,
 		 struct fp_judge_check *checks, size_t n,
 		 struct fp_judge_stats *stats, struct fp_err *err)
 {
-	struct judge j = {.conf = conf, .tmpl = tmpl, .checks = checks, .n = n};
+	struct judge j = {.tmpl = tmpl, .checks = checks, .n = n};
 	struct lane lanes[FP_JUDGE_MAX_LANES];
 	int want = conf->lanes < 1 ? 1
 		   : conf->lanes > FP_JUDGE_MAX_LANES ? FP_JUDGE_MAX_LANES
@@ -148,7 +146,6 @@ int fp_judge_run(struct fp_pg *pg, const struct fp_judge_conf *conf,
 			l->pg = NULL;
 			break;
 		}
-		l->started = 1;
 		used++;
 	}
 	stats->lanes = used;

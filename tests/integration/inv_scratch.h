@@ -11,9 +11,11 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness/backend/fp_pg.h"
+#include "harness/load/fp_load.h"
 #include "invariants/fp_invariant.h"
 #include "it_util.h"
 
@@ -57,6 +59,36 @@ static void scratch_ctx(struct fp_check_ctx *ctx)
 	ctx->platform_run_id = "run-1";
 	ctx->event_class = "transaction";
 	ctx->traffic_topic = "t";
+}
+
+/* One ledger.tsv line in FP_LEDGER_COLUMNS order: "\N" in every column but
+ * the judged ones given here (values already COPY-escaped). */
+static inline void scratch_ledger_line(FILE *f, const char *event_id,
+				       const char *outcome, const char *topic,
+				       int partition, long offset)
+{
+	int idx = 0;
+
+	for (const char *p = FP_LEDGER_COLUMNS; *p; idx++) {
+		char v[64] = "\\N";
+		size_t len;
+
+		p += strspn(p, ", ");
+		len = strcspn(p, ", ");
+		if (len == 8 && strncmp(p, "event_id", 8) == 0)
+			snprintf(v, sizeof v, "%s", event_id);
+		else if (len == 7 && strncmp(p, "outcome", 7) == 0)
+			snprintf(v, sizeof v, "%s", outcome);
+		else if (len == 5 && strncmp(p, "topic", 5) == 0)
+			snprintf(v, sizeof v, "%s", topic);
+		else if (len == 9 && strncmp(p, "partition", 9) == 0)
+			snprintf(v, sizeof v, "%d", partition);
+		else if (len == 12 && strncmp(p, "kafka_offset", 12) == 0)
+			snprintf(v, sizeof v, "%ld", offset);
+		fprintf(f, "%s%s", idx ? "\t" : "", v);
+		p += len;
+	}
+	fputc('\n', f);
 }
 
 static void scratch_close(void)

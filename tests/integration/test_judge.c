@@ -17,35 +17,6 @@ static char ledger[128], dlog[128], cases[128], quar[128], path[256];
 static char conninfo[512], *password;
 static struct fp_check_ctx ctx;
 
-/* One ledger line in FP_LEDGER_COLUMNS order: "\N" except the named
- * judged columns. */
-static void put_line(FILE *f, const char *event_id, const char *outcome,
-		     int partition, long offset)
-{
-	int idx = 0;
-
-	for (const char *p = FP_LEDGER_COLUMNS; *p; idx++) {
-		char v[64] = "\\N";
-		size_t len;
-
-		p += strspn(p, ", ");
-		len = strcspn(p, ", ");
-		if (len == 8 && strncmp(p, "event_id", 8) == 0)
-			snprintf(v, sizeof v, "%s", event_id);
-		else if (len == 7 && strncmp(p, "outcome", 7) == 0)
-			snprintf(v, sizeof v, "%s", outcome);
-		else if (len == 5 && strncmp(p, "topic", 5) == 0)
-			snprintf(v, sizeof v, "t");
-		else if (len == 9 && strncmp(p, "partition", 9) == 0)
-			snprintf(v, sizeof v, "%d", partition);
-		else if (len == 12 && strncmp(p, "kafka_offset", 12) == 0)
-			snprintf(v, sizeof v, "%ld", offset);
-		fprintf(f, "%s%s", idx ? "\t" : "", v);
-		p += len;
-	}
-	fputc('\n', f);
-}
-
 /*
  * 200 acked events e-0..e-199 at t[i % 2]@i; the decision log misses e-7
  * (lost) and decides e-9 twice (duplicate); e-3 has two cases.
@@ -86,7 +57,7 @@ static void setup(void)
 		char id[16];
 
 		snprintf(id, sizeof id, "e-%d", i);
-		put_line(f, id, "ok", i % 2, i);
+		scratch_ledger_line(f, id, "ok", "t", i % 2, i);
 	}
 	fclose(f);
 	scratch_ctx(&ctx);
