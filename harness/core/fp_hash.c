@@ -9,9 +9,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-static void to_hex(const unsigned char *d, size_t n, char *out)
+void fp_hex_encode(const void *data, size_t n, char *out)
 {
 	static const char hx[] = "0123456789abcdef";
+	const unsigned char *d = data;
 
 	for (size_t i = 0; i < n; i++) {
 		out[2 * i] = hx[d[i] >> 4];
@@ -25,7 +26,7 @@ void fp_sha256_hex(const void *data, size_t len, char out[FP_SHA256_HEX])
 	unsigned char d[SHA256_DIGEST_LENGTH];
 
 	SHA256(data, len, d);
-	to_hex(d, sizeof d, out);
+	fp_hex_encode(d, sizeof d, out);
 }
 
 int fp_sha256_file_hex(const char *path, char out[FP_SHA256_HEX],
@@ -57,7 +58,7 @@ int fp_sha256_file_hex(const char *path, char out[FP_SHA256_HEX],
 	EVP_DigestFinal_ex(ctx, d, &dl);
 	EVP_MD_CTX_free(ctx);
 	fclose(f);
-	to_hex(d, dl, out);
+	fp_hex_encode(d, dl, out);
 	return FP_OK;
 }
 
@@ -68,7 +69,7 @@ void fp_hmac_sha256_hex(const void *key, size_t keylen, const void *data,
 	unsigned int dl = 0;
 
 	HMAC(EVP_sha256(), key, (int)keylen, data, len, d, &dl);
-	to_hex(d, dl, out);
+	fp_hex_encode(d, dl, out);
 }
 
 int fp_random_hex(char *out, size_t nbytes, struct fp_err *err)
@@ -88,6 +89,6 @@ int fp_random_hex(char *out, size_t nbytes, struct fp_err *err)
 					  strerror(errno));
 		got += (size_t)r;
 	}
-	to_hex(buf, nbytes, out);
+	fp_hex_encode(buf, nbytes, out);
 	return FP_OK;
 }

@@ -12,6 +12,9 @@
 
 #define FP_SHA256_HEX 65 /* 64 hex digits + NUL */
 
+/* @brief n bytes as 2n lowercase hex digits and a NUL (out: 2n + 1). */
+void fp_hex_encode(const void *data, size_t n, char *out);
+
 void fp_sha256_hex(const void *data, size_t len, char out[FP_SHA256_HEX]);
 int fp_sha256_file_hex(const char *path, char out[FP_SHA256_HEX],
 		       struct fp_err *err);

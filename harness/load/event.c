@@ -360,17 +360,6 @@ void fp_event_builder_free(struct fp_event_builder *b)
 	free(b);
 }
 
-static void hex_bytes(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static int sha256_hex(struct fp_event_builder *b, const char *s, size_t n,
 		      char out[65])
 {
@@ -381,7 +370,7 @@ static int sha256_hex(struct fp_event_builder *b, const char *s, size_t n,
 	    EVP_DigestUpdate(b->mdctx, s, n) != 1 ||
 	    EVP_DigestFinal_ex(b->mdctx, d, &dl) != 1 || dl != 32)
 		return -1;
-	hex_bytes(d, 32, out);
+	fp_hex_encode(d, 32, out);
 	return 0;
 }
 
